@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kdkit.ko - the kit's helper module, loaded before any lab module.
+ *
+ * It watches each module that carries KUnit suites at MODULE_STATE_COMING,
+ * before KUnit runs them, and does two things there:
+ *
+ * - It drops the suites and cases that the "only" parameter does not name.
+ *   KUnit in 6.1 runs every suite of a module on load and has no filter for
+ *   modules; after a test crashes the kernel, the harness boots again and
+ *   must run only what has not run yet.
+ *
+ * - It takes the module's init and exit away from the loader and keeps them
+ *   for kdkit_driver_init()/kdkit_driver_exit(). The student's driver then
+ *   runs only inside test cases, and a failing init cannot abort the load
+ *   (which would discard the suites' results with the module).
+ */
+#include <linux/module.h>
+#include <linux/string.h>
+#include <kunit/test.h>
+#include "kdkit.h"
+
+/* Space-separated selectors: "suite" or "suite.case"; empty runs all. */
+static char only[1024];
+module_param_string(only, only, sizeof(only), 0644);
+MODULE_PARM_DESC(only, "suites or suite.case names to run (default: all)");
+
+/* The entry points of the test module being loaded; modules load one by one. */
+static struct module *driver_mod;
+static int (*driver_init)(void);
+static void (*driver_exit)(void);
+
+int kdkit_driver_init(void)
+{
+	return driver_mod && driver_init ? driver_init() : 0;
+}
+EXPORT_SYMBOL_GPL(kdkit_driver_init);
+
+void kdkit_driver_exit(void)
+{
+	if (driver_mod && driver_exit)
+		driver_exit();
+}
+EXPORT_SYMBOL_GPL(kdkit_driver_exit);
+
+/* Does one selector in @only name this suite, or this case of it? */
+static bool kdkit_selected(const char *suite, const char *test)
+{
+	size_t slen = strlen(suite);
+	const char *p = skip_spaces(only);
+
+	while (*p) {
+		size_t len = strcspn(p, " \n");
+
+		if (len == slen && !strncmp(p, suite, slen))
+			return true;
+		if (test && len == slen + 1 + strlen(test) &&
+		    !strncmp(p, suite, slen) && p[slen] == '.' &&
+		    !strncmp(p + slen + 1, test, len - slen - 1))
+			return true;
+		p = skip_spaces(p + len);
+	}
+	return false;
+}
+
+/* Keep the selected cases of @suite, in order; false if none is left. */
+static bool kdkit_filter_cases(struct kunit_suite *suite)
+{
+	struct kunit_case *in, *out = suite->test_cases;
+
+	if (kdkit_selected(suite->name, NULL))
+		return true;
+	for (in = suite->test_cases; in->run_case; in++)
+		if (kdkit_selected(suite->name, in->name))
+			*out++ = *in;
+	memset(out, 0, sizeof(*out));
+	return out != suite->test_cases;
+}
+
+static void kdkit_coming(struct module *mod)
+{
+	int i, kept = 0;
+
+	driver_mod = mod;
+	driver_init = mod->init;
+	driver_exit = mod->exit;
+	mod->init = NULL;
+	mod->exit = NULL;
+
+	if (!*skip_spaces(only))
+		return;
+	for (i = 0; i < mod->num_kunit_suites; i++)
+		if (kdkit_filter_cases(mod->kunit_suites[i]))
+			mod->kunit_suites[kept++] = mod->kunit_suites[i];
+	mod->num_kunit_suites = kept;
+}
+
+static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,
+			       void *data)
+{
+	struct module *mod = data;
+
+	if (state == MODULE_STATE_COMING && mod->num_kunit_suites)
+		kdkit_coming(mod);
+	else if (state == MODULE_STATE_LIVE && mod == driver_mod)
+		driver_init = NULL;	/* its init text is freed now */
+	else if (state == MODULE_STATE_GOING && mod == driver_mod)
+		driver_mod = NULL;
+	return NOTIFY_DONE;
+}
+
+/* Runs before KUnit's own notifier, which has priority 0. */
+static struct notifier_block kdkit_module_nb = {
+	.notifier_call = kdkit_module_notify,
+	.priority = 1,
+};
+
+static int __init kdkit_init(void)
+{
+	return register_module_notifier(&kdkit_module_nb);
+}
+
+static void __exit kdkit_exit(void)
+{
+	unregister_module_notifier(&kdkit_module_nb);
+}
+
+module_init(kdkit_init);
+module_exit(kdkit_exit);
+MODULE_DESCRIPTION("kdkit harness helpers: suite selection, driver entry points");
+MODULE_LICENSE("GPL");

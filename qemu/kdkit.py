@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""kdkit's front end: build a lab, boot it, report. Called by the Makefile.
+
+  kdkit.py test  LAB [--src DIR] [--strict]   run the lab's KUnit suites
+  kdkit.py shell LAB [--src DIR] [--strict]   a VM with the lab's module
+  kdkit.py bench LAB [--src DIR]              edit-to-result, split up
+
+Settings from the environment: KDKIT_CACHE (where kernels and builds live),
+KDKIT_TIMEOUT (seconds a boot may take, default 60), KDKIT_ACCEL (tcg, or
+kvm to try KVM with a fallback to TCG).
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import lab as labmod
+import results
+import vm
+from ktap import CRASHED, FAILED, PASSED, SKIPPED
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.environ.get("KDKIT_CACHE") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kdkit")
+TIMEOUT = float(os.environ.get("KDKIT_TIMEOUT", "60"))
+KVM_START = 10.0   # seconds KVM gets to print anything before we give up on it
+
+
+def kernel_dir(flavour):
+    out = subprocess.run(["bash", os.path.join(HERE, "build-kernel.sh"), "--dir", flavour],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise labmod.LabError(out.stderr.strip())
+    path = out.stdout.strip()
+    if not os.path.isfile(os.path.join(path, ".kdkit-built")):
+        raise labmod.LabError(f"the {flavour} kit kernel is not built; run 'make setup'")
+    return path
+
+
+def build_dir(lab, srcdir, flavour, kind):
+    key = hashlib.sha256(f"{srcdir}\0{flavour}\0{kind}".encode()).hexdigest()[:12]
+    return os.path.join(CACHE, "build", f"{lab}-{kind}-{key}")
+
+
+def prepare(args, with_tests=True):
+    labmod.check_lab(args.lab)
+    srcdir = labmod.resolve_src(args.lab, args.src)
+    flavour = "strict" if args.strict else "fast"
+    kdir = kernel_dir(flavour)
+    t0 = time.monotonic()
+    bdir = build_dir(args.lab, srcdir, flavour, "test" if with_tests else "shell")
+    modules, warnings, origin = labmod.build(args.lab, srcdir, kdir, bdir, with_tests)
+    if warnings.strip():
+        print(warnings.rstrip())
+    return kdir, modules, origin, time.monotonic() - t0
+
+
+def accel_order():
+    want = os.environ.get("KDKIT_ACCEL", "tcg")
+    if want not in ("tcg", "kvm"):
+        raise labmod.LabError(f"KDKIT_ACCEL={want} is not tcg or kvm")
+    return ["kvm", "tcg"] if want == "kvm" else ["tcg"]
+
+
+def boot_once(kdir, modules, plan, strict, workdir, n, accel):
+    initrd = os.path.join(workdir, f"initrd-{n}.cpio")
+    console = os.path.join(workdir, f"console-{n}.log")
+    channel = os.path.join(workdir, f"results-{n}.log")
+    vm.initramfs(kdir, initrd, plan, modules)
+    cmd = vm.command(kdir, initrd, console, channel, strict, accel)
+    limit = KVM_START if accel == "kvm" else TIMEOUT
+    secs, timed_out = vm.boot(cmd, limit)
+    read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
+    return read(channel), read(console), timed_out, secs, console
+
+
+def run_tests(args):
+    kdir, modules, origin, build_secs = prepare(args)
+    plan = labmod.expected_cases(args.lab)
+    outcome = results.Outcome(plan)
+    os.makedirs(os.path.join(CACHE, "runs"), exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix=f"{args.lab}-", dir=os.path.join(CACHE, "runs"))
+    accels = accel_order()
+    boots, boot_secs, logs = 0, 0.0, []
+    while outcome.pending():
+        boots += 1
+        sel = outcome.pending()
+        only = "" if boots == 1 else " ".join(sel)
+        text = f"only {only}\ngroup 1 {os.path.basename(modules[0])}\n"
+        channel, console, timed_out, secs, log = boot_once(
+            kdir, modules, text, args.strict, workdir, boots, accels[0])
+        if accels[0] == "kvm" and timed_out and not console:
+            print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
+                  "falling back to TCG (unset KDKIT_ACCEL to skip this wait)")
+            accels.pop(0)
+            boots -= 1
+            continue
+        boot_secs += secs
+        logs.append(log)
+        if not outcome.add_boot(channel, console, timed_out, TIMEOUT) and outcome.pending():
+            outcome.notes.append("a boot made no progress; giving up on the remaining cases")
+            break
+    counts = report(outcome, origin)
+    failed = counts[FAILED] > 0
+    if failed:
+        print(f"console logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{counts[PASSED]} passed, {counts[FAILED]} failed"
+          + (f", {counts[SKIPPED]} skipped" if counts[SKIPPED] else ""))
+    return (1 if failed else 0), build_secs, boot_secs, boots
+
+
+def report(outcome, origin):
+    """Print the results the way kunit.py does, a line a case."""
+    for suite, cases in outcome.plan:
+        print(f"{'=' * 12} {suite} ({len(cases)} cases) {'=' * 12}")
+        bad = False
+        for c in cases:
+            case = outcome.cases[suite].get(c)
+            print(f"[{case.status}] {c}")
+            if case.status in (FAILED, CRASHED):
+                bad = True
+                for line in case.log:
+                    print(f"    {labmod.point_home(line, origin)}")
+        if suite in outcome.health:
+            bad = True
+            print(f"[FAILED] kernel health: the kernel reported a problem while {suite} ran")
+            for report_lines in outcome.health[suite]:
+                for line in report_lines:
+                    print(f"    {line}")
+        print(f"{'=' * 12} [{'FAILED' if bad else 'PASSED'}] {suite} {'=' * 12}")
+    for note in outcome.notes:
+        print(f"kdkit: {note}")
+    return outcome.counts()
+
+
+def run_shell(args):
+    kdir, modules, _origin, _secs = prepare(args, with_tests=False)
+    workdir = tempfile.mkdtemp(prefix=f"{args.lab}-shell-")
+    initrd = os.path.join(workdir, "initrd.cpio")
+    name = os.path.basename(modules[0])
+    vm.initramfs(kdir, initrd, f"load {name}\nshell\n", modules)
+    print(f"kdkit: booting a shell with {name} loaded; leave with 'reboot -f' or Ctrl-a x")
+    cmd = vm.command(kdir, initrd, None, os.path.join(workdir, "results.log"), args.strict,
+                     accel_order()[0], interactive=True)
+    os.execvp(cmd[0], cmd)
+
+
+def run_bench(args):
+    """Edit-to-result for one lab: touch the student's file, rebuild, test."""
+    srcdir = labmod.resolve_src(args.lab, args.src)
+    first = os.path.join(srcdir, labmod.student_files(args.lab)[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        # Touch a copy, never the student's own file.
+        shutil.copytree(srcdir, os.path.join(tmp, args.lab))
+        args.src = tmp
+        run_tests(args)   # warm the build directory for this copy
+        os.utime(os.path.join(tmp, args.lab, os.path.basename(first)))
+        t0 = time.monotonic()
+        _rc, build_secs, boot_secs, boots = run_tests(args)
+        total = time.monotonic() - t0
+    print(f"bench {args.lab}: edit-to-result {total:.2f} s = build {build_secs:.2f} s"
+          f" + boot and tests {boot_secs:.2f} s ({boots} boot{'s' if boots > 1 else ''})"
+          f" + harness {total - build_secs - boot_secs:.2f} s")
+    return 0
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="kdkit", description=__doc__.splitlines()[0])
+    p.add_argument("action", choices=["test", "shell", "bench"])
+    p.add_argument("lab")
+    p.add_argument("--src", default="labs")
+    p.add_argument("--strict", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        if args.action == "test":
+            return run_tests(args)[0]
+        if args.action == "shell":
+            return run_shell(args)
+        return run_bench(args)
+    except (labmod.LabError, vm.VmError) as e:
+        print(f"kdkit: {e}" if "\n" not in str(e) else str(e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,117 @@
+"""Strict KTAP parsing for KUnit results, and kernel-log health checks.
+
+Two sources feed it. A suite's results file from debugfs, copied by the
+guest to the results channel, is the trusted one and is parsed strictly.
+The console (the kernel log) is read only to find how far a run got before
+it crashed, and to find reports (oops, WARNING, KASAN...) that fail a suite.
+"""
+import re
+
+PASSED, FAILED, SKIPPED, CRASHED = "PASSED", "FAILED", "SKIPPED", "CRASHED"
+
+
+class KtapError(Exception):
+    """The results were not the KTAP KUnit writes."""
+
+
+class Case:
+    def __init__(self, name, status, log=()):
+        self.name, self.status, self.log = name, status, list(log)
+
+    def __repr__(self):
+        return f"Case({self.name!r}, {self.status})"
+
+
+STATS = re.compile(r"^# (Totals|\S+): pass:\d+ fail:\d+ skip:\d+ total:\d+$")
+RESULT = re.compile(r"^(ok|not ok) (\d+) (?:- )?([^#]*?)\s*(?:# (SKIP)\b\s*(.*))?$")
+
+
+def _status(ok, skip):
+    if skip:
+        return SKIPPED
+    return PASSED if ok == "ok" else FAILED
+
+
+def parse_suite(text):
+    """Parse one debugfs results file into (suite name, [Case]).
+
+    Raises KtapError on anything that is not the shape KUnit writes.
+    """
+    lines = [l.rstrip("\r\n") for l in text.splitlines()]
+    lines = [l for l in lines if l.strip()]
+    head = ["KTAP version 1", "1..1", "    KTAP version 1"]
+    if lines[:3] != head or len(lines) < 6:
+        raise KtapError("results do not start with a KTAP header")
+    sub = re.match(r"^    # Subtest: (\S+)$", lines[3])
+    plan = re.match(r"^    1\.\.(\d+)$", lines[4])
+    if not sub or not plan:
+        raise KtapError("results have no subtest header and plan")
+    name, planned = sub[1], int(plan[1])
+    last = RESULT.match(lines[-1])
+    if not last or last[2] != "1" or last[3] != name:
+        raise KtapError(f"results for {name} do not end with the suite's result line")
+    cases, log = [], []
+    for line in lines[5:-1]:
+        if STATS.match(line):
+            continue
+        if not line.startswith("    "):
+            raise KtapError(f"unexpected line outside suite {name}: {line!r}")
+        body = line[4:]
+        m = RESULT.match(body)
+        if m:
+            if int(m[2]) != len(cases) + 1:
+                raise KtapError(f"{name}: case {m[2]} is out of order")
+            cases.append(Case(m[3], _status(m[1], m[4]), log))
+            log = []
+        else:
+            log.append(body)
+    if len(cases) > planned:
+        raise KtapError(f"{name}: {len(cases)} results for a plan of {planned}")
+    return name, cases
+
+
+HEALTH = re.compile(
+    r"(WARNING:|BUG:|Oops|Kernel panic|kernel BUG at|general protection fault|"
+    r"KASAN:|possible recursive locking|possible circular locking|"
+    r"inconsistent lock state|DMA-API:|unreferenced object|"
+    r"INFO: task .* blocked for more than|watchdog: BUG: soft lockup)")
+
+
+def health_reports(lines, context=25):
+    """Kernel reports in a list of console lines, each as a list of lines."""
+    reports, i = [], 0
+    while i < len(lines):
+        if HEALTH.search(lines[i]):
+            reports.append(lines[i:i + context])
+            i += context
+        else:
+            i += 1
+    return reports
+
+
+def console_suite(lines, suite):
+    """Read one suite's progress from console lines.
+
+    Returns (started, finished, [Case], (first, end)) for the last time the
+    suite started: the cases reported so far, and the span of lines it
+    covered, so that reports inside it can be charged to it.
+    """
+    start = None
+    for i, line in enumerate(lines):
+        if line.rstrip() == f"    # Subtest: {suite}":
+            start = i
+    if start is None:
+        return False, False, [], (0, 0)
+    cases, log = [], []
+    for i in range(start + 1, len(lines)):
+        line = lines[i].rstrip()
+        top = RESULT.match(line)
+        if top and top[3] == suite:
+            return True, True, cases, (start, i + 1)
+        m = RESULT.match(line[4:]) if line.startswith("    ") and not line.startswith("     ") else None
+        if m and int(m[2]) == len(cases) + 1:
+            cases.append(Case(m[3], _status(m[1], m[4]), log))
+            log = []
+        elif line.startswith("    # ") or line.startswith("    Expected") or line.startswith("        "):
+            log.append(line[4:])
+    return True, False, cases, (start, len(lines))

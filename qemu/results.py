@@ -1,0 +1,137 @@
+"""Turn one or more boots of a lab into per-case results.
+
+A boot runs the plan's suites in order. The results channel carries the
+KTAP of each suite that finished; the console shows how far a crashed boot
+got. After a crash or a timeout the cases that had not run are run again
+in a fresh boot, so one crash never loses the other results.
+"""
+import re
+
+import ktap
+from ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
+
+MARK = re.compile(r"^kdkit: (.*)$")
+
+
+def read_channel(text):
+    """Split the results channel into ({suite: ktap text}, [notes], done)."""
+    suites, notes, current, buf, done = {}, [], None, [], False
+    for line in text.splitlines():
+        m = MARK.match(line.strip("\r"))
+        if m and current and m[1] == f"end suite {current}":
+            suites[current] = "\n".join(buf) + "\n"
+            current, buf = None, []
+        elif current:
+            buf.append(line.rstrip("\r"))
+        elif m and m[1].startswith("suite "):
+            current = m[1][6:]
+        elif m and m[1] == "done":
+            done = True
+        elif m:
+            notes.append(m[1])
+    return suites, notes, done
+
+
+class Outcome:
+    """What is known so far about every expected case of a lab run."""
+
+    def __init__(self, plan):
+        self.plan = plan                          # [(suite, [case])]
+        self.cases = {s: {} for s, _ in plan}     # suite -> case -> Case
+        self.health = {}                          # suite -> [report lines]
+        self.notes = []                           # problems outside suites
+
+    def pending(self):
+        """Selectors for the cases with no result yet, for kdkit.ko's filter."""
+        sel = []
+        for suite, cases in self.plan:
+            left = [c for c in cases if c not in self.cases[suite]]
+            if len(left) == len(cases):
+                sel.append(suite)
+            else:
+                sel += [f"{suite}.{c}" for c in left]
+        return sel
+
+    def add_boot(self, channel, console, timed_out, limit):
+        """Fold one boot's channels in; return True if it made progress."""
+        before = sum(len(c) for c in self.cases.values())
+        done_suites, notes, done = read_channel(channel)
+        lines = [l.rstrip("\r") for l in console.splitlines()]
+        start = max((i for i, l in enumerate(lines) if l.startswith("kdkit: group ")), default=0)
+        lines = lines[start:]
+        expected = dict(self.plan)
+        for note in notes:
+            if "failed" in note:
+                self.notes.append(note)
+        for suite, text in done_suites.items():
+            if suite not in expected:
+                self.notes.append(f"unexpected suite {suite} in the results: ignored")
+                continue
+            try:
+                _name, cases = ktap.parse_suite(text)
+            except ktap.KtapError as e:
+                cases = [Case(c, FAILED, [f"the suite's results were malformed: {e}"])
+                         for c in expected[suite]]
+            for case in cases:
+                if case.name not in expected[suite]:
+                    self.notes.append(f"unexpected case {suite}.{case.name}: ignored")
+                elif case.name not in self.cases[suite]:
+                    self.cases[suite][case.name] = case
+            self._charge_health(suite, lines)
+        if not done:
+            self._crashed(lines, timed_out, limit, set(done_suites))
+        else:
+            # A finished boot that left a case out lost it: KUnit's log is
+            # 512 bytes a case, and a long one drops the result line.
+            for suite, cases in self.plan:
+                for c in cases:
+                    if c not in self.cases[suite]:
+                        self.cases[suite][c] = Case(c, FAILED, [
+                            "no result was reported for this case (its log may have overflowed)"])
+        return sum(len(c) for c in self.cases.values()) > before
+
+    def _charge_health(self, suite, lines):
+        _started, _finished, _cases, (a, b) = ktap.console_suite(lines, suite)
+        reports = ktap.health_reports(lines[a:b])
+        if reports:
+            self.health.setdefault(suite, []).extend(reports)
+
+    def _crashed(self, lines, timed_out, limit, reported):
+        """Credit the console's partial results and blame the running case."""
+        why = f"the run timed out after {limit:.0f} s" if timed_out else "the kernel crashed"
+        excerpt = ktap.health_reports(lines)
+        tail = excerpt[0] if excerpt else lines[-15:]
+        for suite, cases in self.plan:
+            if suite in reported:
+                continue
+            started, finished, seen, _span = ktap.console_suite(lines, suite)
+            if not started:
+                continue
+            left = [c for c in cases if c not in self.cases[suite]]
+            for case in seen:
+                if case.name in left:
+                    self.cases[suite][case.name] = case
+            if finished:
+                self._charge_health(suite, lines)
+                continue
+            ran = {case.name for case in seen}
+            crashed = next((c for c in left if c not in ran), None)
+            if crashed:
+                self.cases[suite][crashed] = Case(crashed, CRASHED, [f"{why}:"] + tail)
+            return
+        # Nothing was running a test: the crash came before or after them.
+        self.notes.append(f"{why} outside any test case")
+        for suite, cases in self.plan:
+            for c in cases:
+                self.cases[suite].setdefault(c, Case(c, CRASHED, [f"{why} outside any test case:"] + tail))
+
+    def counts(self):
+        n = {PASSED: 0, FAILED: 0, SKIPPED: 0}
+        for suite, cases in self.plan:
+            for c in cases:
+                st = self.cases[suite][c].status
+                n[PASSED if st == PASSED else SKIPPED if st == SKIPPED else FAILED] += 1
+            if suite in self.health:
+                n[FAILED] += 1
+        n[FAILED] += len([x for x in self.notes if "ignored" not in x])
+        return n

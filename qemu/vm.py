@@ -1,0 +1,78 @@
+"""Boot the kit kernel in QEMU with a plan, bounded in time, and collect
+the two channels: the console (kernel log) and the results (ttyS1)."""
+import os
+import shutil
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QEMU = "qemu-system-x86_64"
+QBOOT = "/usr/share/qemu/qboot.rom"
+BUSYBOX = "/bin/busybox"
+
+# Oops, soft lockups and hung tasks panic; a panic exits QEMU (-no-reboot).
+CMDLINE = ("console=ttyS0 quiet panic=-1 oops=panic softlockup_panic=1 "
+           "watchdog_thresh=2 8250.nr_uarts=2 rdinit=/init")
+
+
+class VmError(Exception):
+    """The VM could not be started: the message says what to do next."""
+
+
+def initramfs(kernel_dir, out, plan, modules, extra=()):
+    """Write an uncompressed initramfs: busybox, /init, the plan, modules."""
+    gen = os.path.join(kernel_dir, "usr", "gen_init_cpio")
+    if not os.path.exists(BUSYBOX):
+        raise VmError(f"{BUSYBOX} is missing; run 'make setup'")
+    applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    spec = ["dir /dev 0755 0 0", "nod /dev/console 0600 0 0 c 5 1",
+            "dir /bin 0755 0 0", "dir /sbin 0755 0 0", "dir /usr 0755 0 0",
+            "dir /usr/bin 0755 0 0", "dir /usr/sbin 0755 0 0",
+            "dir /proc 0755 0 0", "dir /sys 0755 0 0", "dir /tmp 1777 0 0",
+            "dir /kdkit 0755 0 0",
+            f"file /bin/busybox {BUSYBOX} 0755 0 0",
+            f"file /init {os.path.join(HERE, 'init')} 0755 0 0"]
+    spec += [f"slink /{a} /bin/busybox 0777 0 0" for a in applets if a != "bin/busybox"]
+    plan_path = out + ".plan"
+    with open(plan_path, "w") as f:
+        f.write(plan)
+    spec.append(f"file /kdkit/plan {plan_path} 0644 0 0")
+    for m in list(modules) + list(extra):
+        spec.append(f"file /kdkit/{os.path.basename(m)} {m} 0755 0 0")
+    spec_path = out + ".list"
+    with open(spec_path, "w") as f:
+        f.write("\n".join(spec) + "\n")
+    with open(out, "wb") as f:
+        subprocess.run([gen, spec_path], stdout=f, check=True)
+
+
+def command(kernel_dir, initrd, console, results, strict=False, accel="tcg",
+            interactive=False, extra_args=()):
+    if not shutil.which(QEMU):
+        raise VmError(f"{QEMU} is missing; run 'make setup'")
+    kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
+    cmd = [QEMU, "-nodefaults", "-no-user-config", "-machine", "pc",
+           "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
+           "-m", "1G" if strict else "256M", "-smp", "1",
+           "-bios", QBOOT, "-kernel", kernel, "-initrd", initrd,
+           "-append", CMDLINE, "-display", "none", "-no-reboot",
+           "-serial", "mon:stdio" if interactive else f"file:{console}",
+           "-serial", f"file:{results}"]
+    return cmd + list(extra_args)
+
+
+def boot(cmd, timeout):
+    """Run QEMU to its end or the time limit. Returns (seconds, timed_out)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return time.monotonic() - start, True
+    if proc.returncode != 0 and err.strip():
+        raise VmError(f"QEMU failed: {err.strip().splitlines()[-1]}")
+    return time.monotonic() - start, False
