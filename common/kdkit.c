@@ -50,7 +50,7 @@ static bool kdkit_selected(const char *suite, const char *test)
 	const char *p = skip_spaces(only);
 
 	while (*p) {
-		size_t len = strcspn(p, " \n");
+		size_t len = strcspn(p, "\n ");
 
 		if (len == slen && !strncmp(p, suite, slen))
 			return true;

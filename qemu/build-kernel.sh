@@ -71,3 +71,7 @@ make -s -C "$src" O="$out" -j"$jobs" bzImage modules_prepare
 make -s -C "$src" O="$out" -j"$jobs" modules >/dev/null
 echo "build-kernel: $flavour kernel built in $(( $(date +%s) - start )) s"
 touch "$out/.kdkit-built"
+# Builds of this flavour from older fragments are dead weight now.
+for old in "$cache/kernel/$version-$flavour-"*; do
+	[ "$old" = "$out" ] || rm -rf "$old"
+done

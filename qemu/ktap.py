@@ -73,8 +73,12 @@ def parse_suite(text):
 HEALTH = re.compile(
     r"(WARNING:|BUG:|Oops|Kernel panic|kernel BUG at|general protection fault|"
     r"KASAN:|possible recursive locking|possible circular locking|"
-    r"inconsistent lock state|DMA-API:|unreferenced object|"
+    r"inconsistent lock state|DMA-API:|unreferenced object|suspected memory leak|"
     r"INFO: task .* blocked for more than|watchdog: BUG: soft lockup)")
+
+
+# Register dumps say little to a student; the call trace says where.
+REGISTERS = re.compile(r"^(RIP|RSP|RAX|RDX|RBP|R\d+|FS|CS|CR2|DR\d|PKRU|Code):")
 
 
 def health_reports(lines, context=25):
@@ -82,8 +86,13 @@ def health_reports(lines, context=25):
     reports, i = [], 0
     while i < len(lines):
         if HEALTH.search(lines[i]):
-            reports.append(lines[i:i + context])
-            i += context
+            report, j = [], i
+            while j < len(lines) and len(report) < context:
+                if not REGISTERS.match(lines[j].strip()):
+                    report.append(lines[j])
+                j += 1
+            reports.append(report)
+            i = j
         else:
             i += 1
     return reports

@@ -25,6 +25,8 @@ def labs():
 
 
 def check_lab(lab):
+    if not lab:
+        raise LabError(f"say which lab, e.g. 'make test LAB=hello'; the labs are: {' '.join(labs())}")
     if lab not in labs():
         raise LabError(f"unknown lab '{lab}'; the labs are: {' '.join(labs())}")
 
@@ -98,7 +100,7 @@ def kbuild_text(lab, student, suites, with_tests=True):
     ]) + "\n"
 
 
-def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None):
+def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=()):
     """Build the lab's modules; return their paths, or raise LabError with
     the compiler's messages, paths pointing at the user's own files."""
     os.makedirs(build_dir, exist_ok=True)
@@ -117,9 +119,11 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None):
     if not os.path.isfile(kbuild) or open(kbuild).read() != text:
         with open(kbuild, "w") as f:
             f.write(text)
-    cmd = ["make", "-s", "-C", kernel_dir, f"M={build_dir}", f"-j{jobs or os.cpu_count()}", "modules"]
+    cmd = ["make", "-s", "-C", kernel_dir, f"M={build_dir}", f"-j{jobs or os.cpu_count()}", *extra, "modules"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = point_home(proc.stdout, origin)
+    # make's own "*** Error" lines only repeat that the compiler failed.
+    out = "".join(l for l in point_home(proc.stdout, origin).splitlines(True)
+                  if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
     if proc.returncode != 0:
         raise LabError(out.rstrip() + f"\n{lab}: build failed; fix the errors above and run the command again")
     mods = [f"{lab}_kunit.ko", "kdkit.ko"] if with_tests else [f"{lab}.ko"]
@@ -129,5 +133,6 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None):
 def point_home(text, origin):
     """Rewrite build-directory paths in text to the files they came from."""
     for built, real in sorted(origin.items(), key=lambda kv: -len(kv[0])):
-        text = text.replace(built, os.path.relpath(real))
+        rel = os.path.relpath(real)
+        text = text.replace(built, real if rel.startswith("..") else rel)
     return text

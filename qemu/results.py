@@ -98,7 +98,7 @@ class Outcome:
 
     def _crashed(self, lines, timed_out, limit, reported):
         """Credit the console's partial results and blame the running case."""
-        why = f"the run timed out after {limit:.0f} s" if timed_out else "the kernel crashed"
+        why = f"the run timed out after {limit:.0f} s" if timed_out else "the kernel stopped the run"
         excerpt = ktap.health_reports(lines)
         tail = excerpt[0] if excerpt else lines[-15:]
         for suite, cases in self.plan:

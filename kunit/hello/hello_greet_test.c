@@ -55,6 +55,7 @@ static struct kunit_suite hello_greet_suite = {
 	.name = "hello_greet",
 	.test_cases = hello_greet_cases,
 };
+
 kunit_test_suite(hello_greet_suite);
 
 MODULE_LICENSE("GPL");

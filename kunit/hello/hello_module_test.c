@@ -28,6 +28,7 @@ static struct kunit_suite hello_module_suite = {
 	.name = "hello_module",
 	.test_cases = hello_module_cases,
 };
+
 kunit_test_suite(hello_module_suite);
 
 MODULE_LICENSE("GPL");

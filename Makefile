@@ -1,0 +1,43 @@
+# kdkit: Linux driver labs, tested with KUnit on a real kernel in QEMU.
+# Run `make help` for the targets. Settings below can be overridden, e.g.
+# `make test LAB=vser SRC=~/my-vser STRICT=1`.
+
+LAB ?=
+SRC ?= labs
+STRICT ?=
+PYTHON ?= /usr/bin/python3
+
+kdkit = $(PYTHON) qemu/kdkit.py
+flavour = $(if $(STRICT),strict,fast)
+strict_flag = $(if $(STRICT),--strict)
+
+.PHONY: help setup packages kernel test shell bench skels check
+
+help: ## list the targets
+	@echo "usage: make TARGET [LAB=hello|vser|fsled|dma] [SRC=labs|solutions|DIR] [STRICT=1]"
+	@awk -F':.*## ' '/^[a-z]+:.*## / { printf "  %-9s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+packages: ## install the missing Debian packages (apt-get, as root or via sudo)
+	@bash qemu/setup.sh
+
+kernel: packages ## build the kit kernel of this flavour, if not cached
+	@bash qemu/build-kernel.sh $(flavour)
+
+setup: packages ## install packages, build both kernel flavours (fast, strict)
+	@bash qemu/build-kernel.sh fast
+	@bash qemu/build-kernel.sh strict
+
+test: kernel ## build LAB from SRC, boot, run its KUnit suites
+	@$(kdkit) test "$(LAB)" --src "$(SRC)" $(strict_flag)
+
+shell: kernel ## a VM with LAB's module loaded (leave: reboot -f, or Ctrl-a x)
+	@$(kdkit) shell "$(LAB)" --src "$(SRC)" $(strict_flag)
+
+bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
+	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"
+
+skels: ## regenerate labs/ from solutions/
+	@$(PYTHON) qemu/skelgen.py solutions labs
+
+check: setup ## the kit's own tests; ends with "N passed, N failed"
+	@$(PYTHON) qemu/check.py

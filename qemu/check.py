@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""make check: the kit's own tests, totalled in one "N passed, N failed" line.
+
+1. the harness's unit and end-to-end tests (pytest, qemu/tests);
+2. labs/ is exactly what the generator makes from solutions/;
+3. every lab's reference solution passes every case, on the fast kernel,
+   and hello on the strict one too;
+4. every skeleton builds without a warning, runs to the end and fails;
+5. the reference solutions and the kit's kernel code are clean under
+   checkpatch --strict (with the suites), and build without a warning
+   with W=1 and sparse.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import lab as labmod  # noqa: E402
+
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed")
+totals = {"passed": 0, "failed": 0}
+
+
+def run(cmd):
+    return subprocess.run(cmd, cwd=KIT, capture_output=True, text=True)
+
+
+def verdict(name, ok, detail=""):
+    totals["passed" if ok else "failed"] += 1
+    print(f"[{'PASSED' if ok else 'FAILED'}] {name}")
+    if not ok and detail:
+        print("    " + detail.rstrip().replace("\n", "\n    "))
+
+
+def pytest_step():
+    proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "qemu/tests"])
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    passed = int(m[1]) if (m := re.search(r"(\d+) passed", last)) else 0
+    failed = sum(int(n) for n in re.findall(r"(\d+) (?:failed|error)", last))
+    totals["passed"] += passed
+    totals["failed"] += failed
+    print(f"[{'PASSED' if proc.returncode == 0 else 'FAILED'}] harness tests: {last}")
+    if proc.returncode != 0:
+        print(proc.stdout[-6000:] + proc.stderr[-2000:])
+        if not failed:
+            totals["failed"] += 1
+
+
+def kdkit_test(lab, src, strict=False):
+    cmd = [sys.executable, "qemu/kdkit.py", "test", lab, "--src", src] + (["--strict"] if strict else [])
+    proc = run(cmd)
+    lines = proc.stdout.strip().splitlines()
+    m = SUMMARY.match(lines[-1]) if lines else None
+    return proc, m
+
+
+def solution_step(lab, strict=False):
+    proc, m = kdkit_test(lab, "solutions", strict)
+    name = f"{lab} solution passes every case{' (strict kernel)' if strict else ''}"
+    if m:
+        totals["passed"] += int(m[1])
+        totals["failed"] += int(m[2])
+    ok = proc.returncode == 0 and m is not None and int(m[2]) == 0
+    print(f"[{'PASSED' if ok else 'FAILED'}] {name}: {m[0] if m else 'no summary'}")
+    if not ok:
+        print(proc.stdout[-6000:] + proc.stderr[-3000:])
+        if not m:
+            totals["failed"] += 1
+
+
+def skeleton_step(lab):
+    proc, m = kdkit_test(lab, "labs")
+    out = proc.stdout + proc.stderr
+    problems = []
+    if "warning:" in out:
+        problems.append("the skeleton compiles with warnings")
+    if proc.returncode != 1 or not m:
+        problems.append(f"expected a clean failure (exit 1 with a summary), got exit {proc.returncode}")
+    elif int(m[2]) == 0:
+        problems.append("the skeleton passes every case: its TODOs test nothing")
+    if "[CRASHED]" in out:
+        problems.append("the skeleton crashes the kernel")
+    verdict(f"{lab} skeleton builds and fails cleanly" + (f" ({m[0]})" if m else ""),
+            not problems, "; ".join(problems) + "\n" + out[-4000:])
+
+
+def checkpatch_step():
+    kdir = run(["bash", "qemu/build-kernel.sh", "--dir", "fast"]).stdout.strip()
+    src = os.path.join(kdir, "source")
+    checkpatch = os.path.join(os.path.realpath(src), "scripts", "checkpatch.pl")
+    dirs = ["common"] + [f"{top}/{l}" for top in ("solutions", "kunit") for l in labmod.labs()]
+    files = sorted(os.path.join(d, f) for d in dirs
+                   for f in os.listdir(os.path.join(KIT, d)) if f.endswith((".c", ".h")))
+    for f in files:
+        proc = run([checkpatch, "--strict", "--no-tree", "--quiet", "--terse", "-f", f])
+        verdict(f"checkpatch --strict {f}", "total: 0 errors, 0 warnings, 0 checks" in proc.stdout, proc.stdout)
+
+
+def strict_build_step(lab):
+    """W=1 and sparse (C=1) over the solution, alone (as make shell builds
+    it) and linked with the suites and kdkit.ko (as make test does)."""
+    kdir = run(["bash", "qemu/build-kernel.sh", "--dir", "fast"]).stdout.strip()
+    for with_tests, how in ((False, "alone"), (True, "with its suites")):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                _mods, out, _origin = labmod.build(lab, os.path.join(KIT, "solutions", lab), kdir, tmp,
+                                                   with_tests=with_tests, extra=("W=1", "C=1"))
+            except labmod.LabError as e:
+                out = str(e) + "\nwarning: the build failed"
+        verdict(f"{lab} solution builds {how} clean with W=1 and sparse", "warning" not in out, out)
+
+
+def main():
+    pytest_step()
+    proc = run([sys.executable, "qemu/skelgen.py", "solutions", "labs", "--check"])
+    verdict("labs/ matches what solutions/ generates", proc.returncode == 0, proc.stdout + proc.stderr)
+    for lab in labmod.labs():
+        solution_step(lab)
+        skeleton_step(lab)
+        strict_build_step(lab)
+    solution_step("hello", strict=True)
+    checkpatch_step()
+    print(f"{totals['passed']} passed, {totals['failed']} failed")
+    return 1 if totals["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

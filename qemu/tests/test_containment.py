@@ -1,0 +1,73 @@
+"""End to end on the kit kernel: bad modules are contained, bad input is
+answered in one line. These boot QEMU, so they need 'make setup' first."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIT = os.path.dirname(os.path.dirname(HERE))
+FIXTURES = os.path.join(HERE, "fixtures")
+
+
+def kdkit(*args, timeout=None):
+    env = dict(os.environ, KDKIT_TIMEOUT=str(timeout)) if timeout else None
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "kdkit.py"), *args],
+                          capture_output=True, text=True, cwd=KIT, env=env)
+    return proc, time.monotonic() - start
+
+
+def test_a_panic_in_init_is_reported_and_other_cases_still_run():
+    proc, _secs = kdkit("test", "hello", "--src", os.path.join(FIXTURES, "hello-panic"))
+    assert proc.returncode == 1
+    assert "[CRASHED] hello_module_init_then_exit_succeeds" in proc.stdout
+    assert "Kernel panic - not syncing: hello: fixture panics in init" in proc.stdout
+    # The crash cost no other result: the next case ran in a fresh boot.
+    assert "[CRASHED] hello_module_loads_twice" in proc.stdout
+    assert "[PASSED] hello_greet_formats_name" in proc.stdout
+    assert proc.stdout.rstrip().endswith("5 passed, 2 failed")
+    assert "console logs kept in" in proc.stdout
+
+
+def test_a_spin_in_init_is_caught_by_the_soft_lockup_detector():
+    proc, _secs = kdkit("test", "hello", "--src", os.path.join(FIXTURES, "hello-spin"))
+    assert proc.returncode == 1
+    assert "[CRASHED] hello_module_init_then_exit_succeeds" in proc.stdout
+    assert "soft lockup" in proc.stdout
+    assert proc.stdout.rstrip().endswith("5 passed, 2 failed")
+
+
+def test_a_sleep_loop_in_init_ends_at_the_wall_clock_limit():
+    # Below the 15 s hung-task timeout, so the host's limit acts first.
+    limit = 10
+    proc, secs = kdkit("test", "hello", "--src", os.path.join(FIXTURES, "hello-sleep"), timeout=limit)
+    assert proc.returncode == 1
+    assert "[CRASHED] hello_module_init_then_exit_succeeds" in proc.stdout
+    assert f"the run timed out after {limit} s" in proc.stdout
+    # Two boots hit the limit (one per case); the build and the rest are quick.
+    assert secs < 2 * limit + 30
+
+
+@pytest.mark.parametrize("args, message", [
+    (["test", "nosuch"], "unknown lab 'nosuch'; the labs are: hello"),
+    (["test", ""], "say which lab, e.g. 'make test LAB=hello'"),
+    (["test", "hello", "--src", FIXTURES], "has no hello/hello.c"),
+    (["test", "hello", "--src", "/nonexistent"], "SRC=/nonexistent is not a folder"),
+])
+def test_bad_input_gets_one_line_naming_the_next_step(args, message):
+    proc, _secs = kdkit(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_file_that_does_not_compile_shows_the_compiler_and_build_failed(tmp_path):
+    (tmp_path / "hello.c").write_text("int broken = ;\n")
+    proc, _secs = kdkit("test", "hello", "--src", str(tmp_path))
+    assert proc.returncode == 2
+    assert f"{tmp_path}/hello.c:1:14: error" in proc.stderr
+    assert proc.stderr.rstrip().endswith("hello: build failed; fix the errors above and run the command again")
+    assert "Traceback" not in proc.stderr

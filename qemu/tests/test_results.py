@@ -1,0 +1,105 @@
+"""Folding boots into results: crashes, timeouts, reruns, forged or lost output."""
+import results
+from ktap import CRASHED, FAILED, PASSED
+
+PLAN = [("alpha", ["a1", "a2"]), ("beta", ["b1", "b2", "b3"])]
+
+
+def suite_ktap(name, cases):
+    lines = ["KTAP version 1", "1..1", "    KTAP version 1", f"    # Subtest: {name}", f"    1..{len(cases)}"]
+    lines += [f"    {'ok' if ok else 'not ok'} {i} {c}" for i, (c, ok) in enumerate(cases, 1)]
+    return "\n".join(lines + [f"ok 1 {name}"]) + "\n"
+
+
+def channel(*suites, done=True):
+    out = ["kdkit: group 1 begin"]
+    for name, cases in suites:
+        out += [f"kdkit: suite {name}", suite_ktap(name, cases).rstrip("\n"), f"kdkit: end suite {name}"]
+    out += ["kdkit: group 1 end"] + (["kdkit: done"] if done else [])
+    return "\n".join(out) + "\n"
+
+
+def test_a_clean_boot_reports_every_case():
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", True), ("a2", False)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    assert o.add_boot(ch, "kdkit: group 1 begin\n", False, 60)
+    assert o.pending() == []
+    assert o.cases["alpha"]["a2"].status == FAILED
+    assert o.counts() == {PASSED: 4, FAILED: 1, "SKIPPED": 0}
+
+
+def test_a_crash_blames_the_running_case_and_reruns_the_rest():
+    o = results.Outcome(PLAN)
+    console = """kdkit: group 1 begin
+    # Subtest: alpha
+    ok 1 a1
+    ok 2 a2
+ok 1 alpha
+    # Subtest: beta
+    ok 1 b1
+BUG: kernel NULL pointer dereference, address: 0000000000000000
+Call Trace:
+ b2_fn+0x1/0x2
+"""
+    o.add_boot(channel(done=False).replace("kdkit: group 1 end\n", ""), console, False, 60)
+    assert o.cases["alpha"]["a2"].status == PASSED
+    assert o.cases["beta"]["b2"].status == CRASHED
+    assert "BUG: kernel NULL pointer dereference" in "\n".join(o.cases["beta"]["b2"].log)
+    assert o.pending() == ["beta.b3"]
+    # The second boot runs only beta.b3, which KUnit then numbers 1.
+    o.add_boot(channel(("beta", [("b3", True)])), "", False, 60)
+    assert o.pending() == []
+    assert o.counts()[FAILED] == 1
+
+
+def test_a_timeout_says_so():
+    o = results.Outcome(PLAN)
+    console = "kdkit: group 1 begin\n    # Subtest: alpha\n"
+    o.add_boot("", console, True, 60)
+    assert o.cases["alpha"]["a1"].status == CRASHED
+    assert "timed out after 60 s" in o.cases["alpha"]["a1"].log[0]
+
+
+def test_a_crash_outside_the_tests_fails_everything_left():
+    o = results.Outcome(PLAN)
+    o.add_boot("", "Kernel panic - not syncing: boom\n", False, 60)
+    assert o.pending() == []
+    assert all(c.status == CRASHED for s in o.cases.values() for c in s.values())
+
+
+def test_unexpected_cases_and_suites_are_not_trusted():
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", True), ("a2", True), ("forged", True)]),
+                 ("gamma", [("g1", True)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    o.add_boot(ch, "", False, 60)
+    assert "forged" not in o.cases["alpha"]
+    assert any("unexpected suite gamma" in n for n in o.notes)
+    assert o.counts()[PASSED] == 5
+
+
+def test_a_missing_case_in_a_finished_boot_fails():
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", True)]), ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    o.add_boot(ch, "", False, 60)
+    assert o.cases["alpha"]["a2"].status == FAILED
+    assert "no result" in o.cases["alpha"]["a2"].log[0]
+
+
+def test_a_report_inside_a_suite_fails_its_health():
+    o = results.Outcome(PLAN)
+    console = """kdkit: group 1 begin
+    # Subtest: alpha
+WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
+    ok 1 a1
+    ok 2 a2
+ok 1 alpha
+    # Subtest: beta
+ok 2 beta
+"""
+    ch = channel(("alpha", [("a1", True), ("a2", True)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    o.add_boot(ch, console, False, 60)
+    assert "alpha" in o.health and "beta" not in o.health
+    assert o.counts()[FAILED] == 1
