@@ -134,7 +134,7 @@ def report(outcome, origin):
             print(f"[FAILED] kernel health: the kernel reported a problem while {suite} ran")
             for report_lines in outcome.health[suite]:
                 for line in report_lines:
-                    print(f"    {line}")
+                    print(f"    {labmod.point_home(line, origin)}")
         print(f"{'=' * 12} [{'FAILED' if bad else 'PASSED'}] {suite} {'=' * 12}")
     for note in outcome.notes:
         print(f"kdkit: {note}")
@@ -193,6 +193,8 @@ def main(argv):
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # e.g. piped into head
+        return 1
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ class Outcome:
         before = sum(len(c) for c in self.cases.values())
         done_suites, notes, done = read_channel(channel)
         lines = [l.rstrip("\r") for l in console.splitlines()]
-        start = max((i for i, l in enumerate(lines) if l.startswith("kdkit: group ")), default=0)
+        start = max((i for i, l in enumerate(lines)
+                     if l.startswith("kdkit: group ") and l.endswith(" begin")), default=0)
         lines = lines[start:]
         expected = dict(self.plan)
         for note in notes:

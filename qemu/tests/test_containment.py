@@ -51,6 +51,17 @@ def test_a_sleep_loop_in_init_ends_at_the_wall_clock_limit():
     assert secs < 2 * limit + 30
 
 
+def test_a_warning_fails_the_suite_even_when_every_expectation_holds():
+    proc, _secs = kdkit("test", "hello", "--src", os.path.join(FIXTURES, "hello-warn"))
+    assert proc.returncode == 1
+    assert "[PASSED] hello_greet_null_name_returns_einval" in proc.stdout
+    assert "[FAILED] kernel health: the kernel reported a problem while hello_greet ran" in proc.stdout
+    assert "WARNING: CPU: 0 PID:" in proc.stdout and "hello-warn/hello.c:33" in proc.stdout
+    assert "============ [FAILED] hello_greet ============" in proc.stdout
+    assert "============ [PASSED] hello_module ============" in proc.stdout
+    assert proc.stdout.rstrip().endswith("7 passed, 1 failed")
+
+
 @pytest.mark.parametrize("args, message", [
     (["test", "nosuch"], "unknown lab 'nosuch'; the labs are: hello"),
     (["test", ""], "say which lab, e.g. 'make test LAB=hello'"),

@@ -48,7 +48,7 @@ Call Trace:
     assert "BUG: kernel NULL pointer dereference" in "\n".join(o.cases["beta"]["b2"].log)
     assert o.pending() == ["beta.b3"]
     # The second boot runs only beta.b3, which KUnit then numbers 1.
-    o.add_boot(channel(("beta", [("b3", True)])), "", False, 60)
+    o.add_boot(channel(("beta", [("b3", True)])), "kdkit: group 1 begin\nkdkit: group 1 end\n", False, 60)
     assert o.pending() == []
     assert o.counts()[FAILED] == 1
 
@@ -97,6 +97,7 @@ WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
 ok 1 alpha
     # Subtest: beta
 ok 2 beta
+kdkit: group 1 end
 """
     ch = channel(("alpha", [("a1", True), ("a2", True)]),
                  ("beta", [("b1", True), ("b2", True), ("b3", True)]))
