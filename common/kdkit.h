@@ -10,9 +10,54 @@
 #ifndef KDKIT_H
 #define KDKIT_H
 
+#include <kunit/test.h>
+
 /* Run the student's module_init(); 0 if the module has none. */
 int kdkit_driver_init(void);
 /* Run the student's module_exit(), if it has one. */
 void kdkit_driver_exit(void);
+/* The module under test: the student's files with the suites. */
+struct module *kdkit_driver_module(void);
+
+/* A call stack, as recorded where something was allocated. */
+struct kdkit_site {
+	unsigned long entries[16];
+	unsigned int nr;
+};
+
+/*
+ * Allocation accounting for the current task (kdkit_leak.c): between
+ * begin and end, every allocation the task makes is recorded until freed.
+ * kdkit_leak_end() returns how many were never freed and copies up to
+ * @max_left of their sites; -E2BIG if there were too many to record.
+ */
+int kdkit_leak_begin(void);
+int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left);
+/* How many free_irq() calls of the last window freed what it never got. */
+int kdkit_leak_bogus_frees(struct kdkit_site *site);
+void kdkit_leak_cleanup(void);
+
+/* Print @site as "callee <- module function", from the module's view. */
+void kdkit_site_describe(const struct kdkit_site *site, char *buf, size_t len);
+
+/*
+ * The error-path sweep (kdkit_sweep.c): make the 1st, 2nd, ... allocation
+ * of the student's init fail in turn, until init runs out of them. After
+ * each failure, init must return -ENOMEM and leave nothing allocated; each
+ * absorbed failure and the final clean init must be undone by exit. @check,
+ * if given, runs after each failed init for the lab's own checks.
+ * Returns the number of failure points found.
+ */
+int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test));
+
+/*
+ * A buffer in a user address space, for calling a driver's file
+ * operations from a test as a process would (kdkit_umem.c). Freed when
+ * the case ends. The case must call kdkit_umem_setup() first.
+ */
+void kdkit_umem_setup(struct kunit *test);
+void __user *kdkit_umem_alloc(struct kunit *test, size_t size);
+/* For kdkit_main.c: the mm of the process loading a test module, or NULL. */
+void kdkit_umem_loader(struct mm_struct *mm);
 
 #endif /* KDKIT_H */

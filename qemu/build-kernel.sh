@@ -24,9 +24,12 @@ version=$(dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null) || {
 	echo "build-kernel: linux-source-6.1 is not installed; run 'make setup'" >&2
 	exit 1
 }
+patches=$(ls "$here"/patches/*.patch 2>/dev/null || true)
 # shellcheck disable=SC2086
-key=$(cat $fragments | sha256sum | cut -c1-12)
-src=$cache/src/$version
+patch_key=$(cat /dev/null $patches | sha256sum | cut -c1-8)
+# shellcheck disable=SC2086
+key=$(cat $fragments /dev/null $patches | sha256sum | cut -c1-12)
+src=$cache/src/$version-$patch_key
 out=$cache/kernel/$version-$flavour-$key
 if [ -n "$print_only" ]; then echo "$out"; exit 0; fi
 [ -f "$out/.kdkit-built" ] && exit 0
@@ -36,6 +39,10 @@ if [ ! -d "$src" ]; then
 	mkdir -p "$cache/src"
 	tmp=$(mktemp -d "$cache/src/.extract.XXXXXX")
 	tar -xf "$tarball" -C "$tmp"
+	# The kit's few patches to the kernel, each with its reason inside.
+	for p in $patches; do
+		patch -s -p1 -d "$tmp/linux-source-6.1" < "$p"
+	done
 	mv "$tmp/linux-source-6.1" "$src"
 	rmdir "$tmp"
 fi
@@ -74,4 +81,7 @@ touch "$out/.kdkit-built"
 # Builds of this flavour from older fragments are dead weight now.
 for old in "$cache/kernel/$version-$flavour-"*; do
 	[ "$old" = "$out" ] || rm -rf "$old"
+done
+for old in "$cache/src/$version"*; do
+	case $old in "$src") ;; *) grep -qs "$old/Makefile" "$cache"/kernel/*/Makefile || rm -rf "$old" ;; esac
 done

@@ -3,13 +3,17 @@
 
 1. the harness's unit and end-to-end tests (pytest, qemu/tests);
 2. labs/ is exactly what the generator makes from solutions/;
-3. every lab's reference solution passes every case, on the fast kernel,
-   and hello on the strict one too;
+3. every lab's reference solution passes every case, on both kernels;
 4. every skeleton builds without a warning, runs to the end and fails;
-5. the reference solutions and the kit's kernel code are clean under
+   every mutant (kunit/<lab>/mutants/*.patch, the solution with one defect)
+   fails at least one case, on the fast kernel or else the strict one; the
+   alternative solution (kunit/<lab>/alternative/) passes every case;
+5. the reference solutions and the kit's kernel code (not the userspace
+   tests) are clean under
    checkpatch --strict (with the suites), and build without a warning
    with W=1 and sparse.
 """
+import glob
 import os
 import re
 import subprocess
@@ -94,7 +98,8 @@ def checkpatch_step():
     checkpatch = os.path.join(os.path.realpath(src), "scripts", "checkpatch.pl")
     dirs = ["common"] + [f"{top}/{l}" for top in ("solutions", "kunit") for l in labmod.labs()]
     files = sorted(os.path.join(d, f) for d in dirs
-                   for f in os.listdir(os.path.join(KIT, d)) if f.endswith((".c", ".h")))
+                   for f in os.listdir(os.path.join(KIT, d))
+                   if f.endswith((".c", ".h")) and not f.endswith(("_user.c", "_user.h")))
     for f in files:
         proc = run([checkpatch, "--strict", "--no-tree", "--quiet", "--terse", "-f", f])
         verdict(f"checkpatch --strict {f}", "total: 0 errors, 0 warnings, 0 checks" in proc.stdout, proc.stdout)
@@ -114,15 +119,52 @@ def strict_build_step(lab):
         verdict(f"{lab} solution builds {how} clean with W=1 and sparse", "warning" not in out, out)
 
 
+def mutant_step(lab, patch):
+    """The solution with one defect must fail a case: fast kernel first,
+    then the strict one (KASAN, lockdep) for what only it can see."""
+    name = os.path.basename(patch)[:-len(".patch")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in labmod.student_files(lab):
+            with open(os.path.join(KIT, "solutions", lab, f), "rb") as a, \
+                 open(os.path.join(tmp, f), "wb") as b:
+                b.write(a.read())
+        with open(patch) as p:
+            applied = subprocess.run(["patch", "-s", "-p1", "-d", tmp], stdin=p,
+                                     capture_output=True, text=True)
+        if applied.returncode != 0:
+            verdict(f"{lab} mutant {name} is caught", False,
+                    "the patch no longer applies to the solution; update it\n" + applied.stdout)
+            return
+        for strict in (False, True):
+            proc, m = kdkit_test(lab, tmp, strict)
+            caught = [l for l in proc.stdout.splitlines() if re.match(r"^\[(FAILED|CRASHED)\] ", l)]
+            if proc.returncode == 1 and caught:
+                where = " (strict kernel only)" if strict else ""
+                verdict(f"{lab} mutant {name} is caught{where}: {caught[0]}", True)
+                return
+    verdict(f"{lab} mutant {name} is caught", False,
+            "every case passed on both kernels\n" + proc.stdout[-3000:] + proc.stderr[-2000:])
+
+
+def alternative_step(lab):
+    proc, m = kdkit_test(lab, os.path.join("kunit", lab, "alternative"))
+    verdict(f"{lab} alternative solution passes every case" + (f" ({m[0]})" if m else ""),
+            proc.returncode == 0 and m is not None, proc.stdout[-4000:] + proc.stderr[-2000:])
+
+
 def main():
     pytest_step()
     proc = run([sys.executable, "qemu/skelgen.py", "solutions", "labs", "--check"])
     verdict("labs/ matches what solutions/ generates", proc.returncode == 0, proc.stdout + proc.stderr)
     for lab in labmod.labs():
         solution_step(lab)
+        solution_step(lab, strict=True)
         skeleton_step(lab)
         strict_build_step(lab)
-    solution_step("hello", strict=True)
+        for patch in sorted(glob.glob(os.path.join(KIT, "kunit", lab, "mutants", "*.patch"))):
+            mutant_step(lab, patch)
+        if os.path.isdir(os.path.join(KIT, "kunit", lab, "alternative")):
+            alternative_step(lab)
     checkpatch_step()
     print(f"{totals['passed']} passed, {totals['failed']} failed")
     return 1 if totals["failed"] else 0

@@ -7,7 +7,8 @@
 
 Settings from the environment: KDKIT_CACHE (where kernels and builds live),
 KDKIT_TIMEOUT (seconds a boot may take, default 60), KDKIT_ACCEL (tcg, or
-kvm to try KVM with a fallback to TCG).
+kvm to try KVM with a fallback to TCG), KDKIT_KEEP_LOGS (keep the console
+logs of a run that passed too).
 """
 import argparse
 import contextlib
@@ -92,7 +93,7 @@ def run_tests(args):
         boots += 1
         sel = outcome.pending()
         only = "" if boots == 1 else " ".join(sel)
-        text = f"only {only}\ngroup 1 {os.path.basename(modules[0])}\n"
+        text = plan_text(only, modules)
         channel, console, timed_out, secs, log = boot_once(
             kdir, modules, text, args.strict, workdir, boots, accels[0])
         if accels[0] == "kvm" and timed_out and not console:
@@ -104,17 +105,26 @@ def run_tests(args):
         boot_secs += secs
         logs.append(log)
         if not outcome.add_boot(channel, console, timed_out, TIMEOUT) and outcome.pending():
-            outcome.notes.append("a boot made no progress; giving up on the remaining cases")
-            break
+            outcome.give_up("a boot made no progress, so the harness gave up")
     counts = report(outcome, origin)
     failed = counts[FAILED] > 0
-    if failed:
+    if failed or os.environ.get("KDKIT_KEEP_LOGS"):
         print(f"console logs kept in {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"{counts[PASSED]} passed, {counts[FAILED]} failed"
           + (f", {counts[SKIPPED]} skipped" if counts[SKIPPED] else ""))
     return (1 if failed else 0), build_secs, boot_secs, boots
+
+
+def plan_text(only, modules):
+    """The guest's plan: the KUnit module, then the userspace suites run
+    with the student's module alone. See qemu/init."""
+    names = [os.path.basename(m) for m in modules]
+    text = f"only {only}\ngroup 1 {names[0]}\n"
+    if len(names) > 3:
+        text += f"user 2 {names[2]} {' '.join(names[3:])}\n"
+    return text
 
 
 def report(outcome, origin):

@@ -2,7 +2,7 @@
 # Install the Debian packages the kit needs, if any is missing. Idempotent.
 set -euo pipefail
 
-packages="build-essential flex bison bc libelf-dev libssl-dev xz-utils
+packages="build-essential flex bison bc libelf-dev libssl-dev xz-utils patch
 linux-source-6.1 qemu-system-x86 busybox-static python3 python3-pytest sparse"
 
 missing=

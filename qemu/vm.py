@@ -11,8 +11,10 @@ QBOOT = "/usr/share/qemu/qboot.rom"
 BUSYBOX = "/bin/busybox"
 
 # Oops, soft lockups and hung tasks panic; a panic exits QEMU (-no-reboot).
+# init_on_free zeroes freed memory, so that even the fast kernel notices a
+# use after free as list corruption (DEBUG_LIST) rather than stale data.
 CMDLINE = ("console=ttyS0 quiet panic=-1 oops=panic softlockup_panic=1 "
-           "watchdog_thresh=2 8250.nr_uarts=2 rdinit=/init")
+           "watchdog_thresh=2 8250.nr_uarts=2 init_on_free=1 rdinit=/init")
 
 
 class VmError(Exception):

@@ -29,7 +29,7 @@ ssize_t hello_greet(char *buf, size_t size, const char *name)
 	/* TODO 1: reject a NULL or empty name with -EINVAL */
 
 	/* TODO 2: format the greeting; report a short buffer with -ENOSPC */
-	return -ENOSYS;
+	return -EOPNOTSUPP;
 }
 
 static int __init hello_init(void)

@@ -35,7 +35,7 @@ ssize_t hello_greet(char *buf, size_t size, const char *name)
 	if (snprintf(buf, size, "Hello, %s!", name) >= size)
 		return -ENOSPC;
 	return strlen(buf);
-	/* skel: return -ENOSYS; */
+	/* skel: return -EOPNOTSUPP; */
 	/* END TODO 2 */
 }
 

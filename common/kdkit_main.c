@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kdkit.ko - the kit's helper module, loaded before any lab module.
+ * kdkit.ko - the kit's helper module, loaded before any lab module. This
+ * file is its core; the sweep, the leak accounting and user memory for
+ * tests have a file each.
  *
  * It watches each module that carries KUnit suites at MODULE_STATE_COMING,
  * before KUnit runs them, and does two things there:
@@ -16,6 +18,7 @@
  *   (which would discard the suites' results with the module).
  */
 #include <linux/module.h>
+#include <linux/sched.h>
 #include <linux/string.h>
 #include <kunit/test.h>
 #include "kdkit.h"
@@ -35,6 +38,12 @@ int kdkit_driver_init(void)
 	return driver_mod && driver_init ? driver_init() : 0;
 }
 EXPORT_SYMBOL_GPL(kdkit_driver_init);
+
+struct module *kdkit_driver_module(void)
+{
+	return driver_mod;
+}
+EXPORT_SYMBOL_GPL(kdkit_driver_module);
 
 void kdkit_driver_exit(void)
 {
@@ -82,6 +91,7 @@ static void kdkit_coming(struct module *mod)
 	int i, kept = 0;
 
 	driver_mod = mod;
+	kdkit_umem_loader(current->mm);
 	driver_init = mod->init;
 	driver_exit = mod->exit;
 	mod->init = NULL;
@@ -100,12 +110,22 @@ static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,
 {
 	struct module *mod = data;
 
-	if (state == MODULE_STATE_COMING && mod->num_kunit_suites)
-		kdkit_coming(mod);
-	else if (state == MODULE_STATE_LIVE && mod == driver_mod)
-		driver_init = NULL;	/* its init text is freed now */
-	else if (state == MODULE_STATE_GOING && mod == driver_mod)
-		driver_mod = NULL;
+	switch (state) {
+	case MODULE_STATE_COMING:
+		if (mod->num_kunit_suites)
+			kdkit_coming(mod);
+		break;
+	case MODULE_STATE_LIVE:
+		if (mod == driver_mod) {
+			driver_init = NULL;	/* its init text is freed now */
+			kdkit_umem_loader(NULL);
+		}
+		break;
+	case MODULE_STATE_GOING:
+		if (mod == driver_mod)
+			driver_mod = NULL;
+		break;
+	}
 	return NOTIFY_DONE;
 }
 
@@ -123,6 +143,7 @@ static int __init kdkit_init(void)
 static void __exit kdkit_exit(void)
 {
 	unregister_module_notifier(&kdkit_module_nb);
+	kdkit_leak_cleanup();
 }
 
 module_init(kdkit_init);

@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exact allocation accounting for one task, for the error-path sweeps.
+ *
+ * While a window is open, every slab or vmalloc allocation made by the
+ * watched task is recorded with the call stack that made it, and every free
+ * of a recorded object, by any task, forgets it. Whatever is still recorded
+ * when the window closes was never freed. That covers plain leaks, and also
+ * registrations left behind (a chrdev region, a cdev, a class, a device, an
+ * ioremap), since each of those owns an allocation until it is undone.
+ * IRQs are counted the same way: a request_irq() not freed is left over,
+ * and a free_irq() of an IRQ the task never requested is reported too.
+ *
+ * kmemleak would need objects 5 s old and misses a leak that a stale global
+ * still points to; this needs neither.
+ */
+#include <linux/kallsyms.h>
+#include <linux/kprobes.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/stacktrace.h>
+#include <linux/vmalloc.h>
+#include "kdkit.h"
+
+#define LEAK_MAX_RECORDS	1024
+
+struct leak_record {
+	const void *ptr;	/* the object, or the dev_id of an IRQ */
+	int irq;		/* -1 for memory */
+	struct kdkit_site site;
+};
+
+/*
+ * Kprobe handlers run in int3 context, which lockdep treats as NMI, so the
+ * records take an arch spinlock, outside lockdep. No section under it calls
+ * a probed function, and each runs with interrupts off, so no handler can
+ * wait for it on its own CPU.
+ */
+static arch_spinlock_t leak_lock = __ARCH_SPIN_LOCK_UNLOCKED;
+static struct task_struct *watched;	/* NULL while no window is open */
+static struct leak_record *records;
+static unsigned int nr_records;
+static bool overflowed;
+static int depth;			/* the watched task's allocators in progress */
+static int bogus_frees;			/* free_irq() of what was never requested */
+static struct kdkit_site bogus_site;
+
+static int alloc_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct kdkit_site *site = (struct kdkit_site *)ri->data;
+	unsigned long fn = (unsigned long)get_kretprobe(ri)->kp.addr;
+	unsigned int i;
+
+	/*
+	 * Not ours, or nested in an allocator already counted (kmemleak's
+	 * metadata, kvmalloc's kmalloc): skip the return handler.
+	 */
+	if (READ_ONCE(watched) != current || depth)
+		return 1;
+	depth++;
+	site->nr = stack_trace_save(site->entries, ARRAY_SIZE(site->entries), 0);
+	/* Drop the kprobe machinery: start at the allocator itself. */
+	for (i = 0; i < site->nr; i++) {
+		if (site->entries[i] - fn < 16) {
+			site->nr -= i;
+			memmove(site->entries, site->entries + i,
+				site->nr * sizeof(site->entries[0]));
+			break;
+		}
+	}
+	return 0;
+}
+
+static void remember(const void *ptr, int irq, const struct kdkit_site *site)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	arch_spin_lock(&leak_lock);
+	if (nr_records < LEAK_MAX_RECORDS) {
+		records[nr_records].ptr = ptr;
+		records[nr_records].irq = irq;
+		records[nr_records].site = *site;
+		nr_records++;
+	} else {
+		overflowed = true;
+	}
+	arch_spin_unlock(&leak_lock);
+	local_irq_restore(flags);
+}
+
+static bool forget(const void *ptr, int irq)
+{
+	unsigned long flags;
+	unsigned int i;
+	bool found = false;
+
+	if (!READ_ONCE(records))
+		return false;
+	local_irq_save(flags);
+	arch_spin_lock(&leak_lock);
+	for (i = 0; i < nr_records; i++) {
+		if (records[i].ptr == ptr && records[i].irq == irq) {
+			records[i] = records[--nr_records];
+			found = true;
+			break;
+		}
+	}
+	arch_spin_unlock(&leak_lock);
+	local_irq_restore(flags);
+	return found;
+}
+
+static int alloc_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	const void *ptr = (const void *)regs_return_value(regs);
+
+	depth--;
+	if (!ZERO_OR_NULL_PTR(ptr))
+		remember(ptr, -1, (struct kdkit_site *)ri->data);
+	return 0;
+}
+
+static void forget_object(const void *ptr)
+{
+	if (!ZERO_OR_NULL_PTR(ptr))
+		forget(ptr, -1);
+}
+
+/* kfree(ptr), vfree(ptr): the object is the first argument. */
+static int free_arg1(struct kprobe *p, struct pt_regs *regs)
+{
+	forget_object((const void *)regs_get_kernel_argument(regs, 0));
+	return 0;
+}
+
+/* kmem_cache_free(cache, ptr): the object is the second argument. */
+static int free_arg2(struct kprobe *p, struct pt_regs *regs)
+{
+	forget_object((const void *)regs_get_kernel_argument(regs, 1));
+	return 0;
+}
+
+/* kmem_cache_free_bulk(cache, n, ptrs): kfree_rcu() frees this way. */
+static int free_bulk(struct kprobe *p, struct pt_regs *regs)
+{
+	size_t i, n = regs_get_kernel_argument(regs, 1);
+	void **ptrs = (void **)regs_get_kernel_argument(regs, 2);
+
+	for (i = 0; i < n; i++)
+		forget_object(ptrs[i]);
+	return 0;
+}
+
+/* request_threaded_irq(irq, handler, thread_fn, flags, name, dev_id) */
+struct irq_request {
+	struct kdkit_site site;
+	int irq;
+	void *dev_id;
+};
+
+static int irq_request_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct irq_request *req = (struct irq_request *)ri->data;
+
+	if (READ_ONCE(watched) != current)
+		return 1;
+	req->irq = regs_get_kernel_argument(regs, 0);
+	req->dev_id = (void *)regs_get_kernel_argument(regs, 5);
+	req->site.nr = stack_trace_save(req->site.entries, ARRAY_SIZE(req->site.entries), 0);
+	return 0;
+}
+
+static int irq_request_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct irq_request *req = (struct irq_request *)ri->data;
+
+	if (!regs_return_value(regs))
+		remember(req->dev_id, req->irq, &req->site);
+	return 0;
+}
+
+/* free_irq(irq, dev_id) */
+static int irq_free(struct kprobe *p, struct pt_regs *regs)
+{
+	int irq = regs_get_kernel_argument(regs, 0);
+	void *dev_id = (void *)regs_get_kernel_argument(regs, 1);
+
+	if (forget(dev_id, irq) || READ_ONCE(watched) != current)
+		return 0;
+	if (!bogus_frees++)
+		bogus_site.nr = stack_trace_save(bogus_site.entries,
+						 ARRAY_SIZE(bogus_site.entries), 0);
+	return 0;
+}
+
+#define ALLOC_PROBE(fn) { \
+	.kp.symbol_name = #fn, .entry_handler = alloc_entry, \
+	.handler = alloc_return, .data_size = sizeof(struct kdkit_site), \
+	.maxactive = 8, }
+
+/* Every allocator that hands memory to its caller; nested ones are fine. */
+static struct kretprobe alloc_probes[] = {
+	ALLOC_PROBE(__kmalloc),
+	ALLOC_PROBE(__kmalloc_node),
+	ALLOC_PROBE(__kmalloc_node_track_caller),
+	ALLOC_PROBE(kmalloc_trace),
+	ALLOC_PROBE(kmalloc_node_trace),
+	ALLOC_PROBE(kmalloc_large),
+	ALLOC_PROBE(kmalloc_large_node),
+	ALLOC_PROBE(kmem_cache_alloc),
+	ALLOC_PROBE(kmem_cache_alloc_lru),
+	ALLOC_PROBE(kmem_cache_alloc_node),
+	ALLOC_PROBE(__vmalloc_node_range),
+	{ .kp.symbol_name = "request_threaded_irq", .entry_handler = irq_request_entry,
+	  .handler = irq_request_return, .data_size = sizeof(struct irq_request),
+	  .maxactive = 4, },
+};
+
+static struct kprobe free_probes[] = {
+	{ .symbol_name = "kfree", .pre_handler = free_arg1 },
+	{ .symbol_name = "vfree", .pre_handler = free_arg1 },
+	{ .symbol_name = "kmem_cache_free", .pre_handler = free_arg2 },
+	{ .symbol_name = "kmem_cache_free_bulk", .pre_handler = free_bulk },
+	{ .symbol_name = "free_irq", .pre_handler = irq_free },
+};
+
+static bool probes_registered;
+
+static int kdkit_leak_register(void)
+{
+	struct kretprobe *rps[ARRAY_SIZE(alloc_probes)];
+	struct kprobe *kps[ARRAY_SIZE(free_probes)];
+	unsigned int i;
+	int ret;
+
+	if (probes_registered)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(alloc_probes); i++)
+		rps[i] = &alloc_probes[i];
+	for (i = 0; i < ARRAY_SIZE(free_probes); i++)
+		kps[i] = &free_probes[i];
+	/* Frees first, so that nothing recorded can be freed unseen. */
+	ret = register_kprobes(kps, ARRAY_SIZE(kps));
+	if (ret)
+		return ret;
+	ret = register_kretprobes(rps, ARRAY_SIZE(rps));
+	if (ret) {
+		unregister_kprobes(kps, ARRAY_SIZE(kps));
+		return ret;
+	}
+	probes_registered = true;
+	return 0;
+}
+
+void kdkit_leak_cleanup(void)
+{
+	struct kretprobe *rps[ARRAY_SIZE(alloc_probes)];
+	struct kprobe *kps[ARRAY_SIZE(free_probes)];
+	unsigned int i;
+
+	if (!probes_registered)
+		return;
+	for (i = 0; i < ARRAY_SIZE(alloc_probes); i++)
+		rps[i] = &alloc_probes[i];
+	for (i = 0; i < ARRAY_SIZE(free_probes); i++)
+		kps[i] = &free_probes[i];
+	unregister_kretprobes(rps, ARRAY_SIZE(rps));
+	unregister_kprobes(kps, ARRAY_SIZE(kps));
+	probes_registered = false;
+	vfree(records);
+	records = NULL;
+}
+
+int kdkit_leak_begin(void)
+{
+	int ret = kdkit_leak_register();
+
+	if (ret)
+		return ret;
+	if (!records) {
+		records = vmalloc(array_size(LEAK_MAX_RECORDS, sizeof(*records)));
+		if (!records)
+			return -ENOMEM;
+	}
+	nr_records = 0;
+	overflowed = false;
+	depth = 0;
+	bogus_frees = 0;
+	WRITE_ONCE(watched, current);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kdkit_leak_begin);
+
+int kdkit_leak_bogus_frees(struct kdkit_site *site)
+{
+	if (bogus_frees && site)
+		*site = bogus_site;
+	return bogus_frees;
+}
+EXPORT_SYMBOL_GPL(kdkit_leak_bogus_frees);
+
+/*
+ * Caches that keep what they allocate on purpose: idr_preload() fills a
+ * per-CPU pool of radix tree nodes for later use, not for its caller.
+ */
+static bool kept_on_purpose(const struct kdkit_site *site)
+{
+	char sym[KSYM_SYMBOL_LEN];
+
+	if (site->nr < 2)
+		return false;
+	sprint_symbol_no_offset(sym, site->entries[1]);
+	return !strcmp(sym, "__radix_tree_preload");
+}
+
+int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left)
+{
+	unsigned long flags;
+	unsigned int i;
+	int n;
+
+	WRITE_ONCE(watched, NULL);
+	/* Objects freed through RCU are freed after a grace period. */
+	rcu_barrier();
+	local_irq_save(flags);
+	arch_spin_lock(&leak_lock);
+	for (i = 0, n = 0; i < nr_records; i++) {
+		if (records[i].irq < 0 && kept_on_purpose(&records[i].site))
+			continue;
+		if (n < max_left)
+			left[n] = records[i].site;
+		n++;
+	}
+	if (overflowed)
+		n = -E2BIG;
+	nr_records = 0;
+	arch_spin_unlock(&leak_lock);
+	local_irq_restore(flags);
+	return n;
+}
+EXPORT_SYMBOL_GPL(kdkit_leak_end);

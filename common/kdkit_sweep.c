@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The error-path sweep shared by every lab.
+ *
+ * fail-nth (Documentation/fault-injection) makes the Nth fault-injection
+ * point a task passes fail: with failslab and fail_page_alloc on, that is
+ * the Nth allocation. The sweep runs the student's init with N = 1, 2, ...
+ * so each allocation fails in turn, and it finds the points by counting: a
+ * run that ends with N unconsumed has passed every point, and ends the
+ * sweep. A student who adds an allocation is covered without a new test.
+ */
+#include <linux/module.h>
+#include <linux/sched.h>
+#include "kdkit.h"
+
+#define SWEEP_MAX_POINTS	200
+#define SWEEP_MAX_SHOWN		4
+
+void kdkit_site_describe(const struct kdkit_site *site, char *buf, size_t len)
+{
+	struct module *mod = kdkit_driver_module();
+	unsigned int i, shown = 0;
+	int n = 0;
+
+	/* Find the first frame in the driver under test. */
+	for (i = 0; i < site->nr; i++)
+		if (mod && within_module(site->entries[i], mod))
+			break;
+	if (i == site->nr) {
+		/* Allocated on the driver's behalf: name the first callers. */
+		for (i = 0; i < site->nr && n < len; i++) {
+			if (within_module(site->entries[i], THIS_MODULE) || shown >= 4)
+				continue;
+			n += snprintf(buf + n, len - n, "%s%pS", shown++ ? " <- " : "",
+				      (void *)site->entries[i]);
+		}
+		return;
+	}
+	/* The allocator, the kernel function the driver called, the driver. */
+	if (i > 1)
+		n = snprintf(buf, len, "%ps <- ", (void *)site->entries[0]);
+	if (i > 2)
+		n += snprintf(buf + n, len - n, "... <- ");
+	if (i > 0)
+		n += snprintf(buf + n, len - n, "%pS <- ", (void *)site->entries[i - 1]);
+	for (; i < site->nr && shown < 2 && n < len; i++, shown++) {
+		if (!within_module(site->entries[i], mod))
+			break;
+		n += snprintf(buf + n, len - n, "%s%pS", shown ? " <- " : "",
+			      (void *)site->entries[i]);
+	}
+}
+EXPORT_SYMBOL_GPL(kdkit_site_describe);
+
+/* One sweep: counts what went wrong, so that reports stay short. */
+struct sweep {
+	struct kunit *test;
+	int failed_points;
+};
+
+/* Details of the first few failures only: KUnit keeps 4 KiB of log a case. */
+#define SWEEP_MAX_REPORTED	3
+
+static bool sweep_reports(struct sweep *sw)
+{
+	return ++sw->failed_points <= SWEEP_MAX_REPORTED;
+}
+
+/*
+ * Close the accounting window and report what the run left behind; true if
+ * it left nothing. Reports come after the window closes, since KUnit
+ * allocates to record them.
+ */
+static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int want)
+{
+	struct kdkit_site left[SWEEP_MAX_SHOWN], bogus;
+	int i, n, bad_frees;
+	char where[160];
+
+	n = kdkit_leak_end(left, ARRAY_SIZE(left));
+	bad_frees = kdkit_leak_bogus_frees(&bogus);
+	if (!n && !bad_frees && ret == want)
+		return true;
+	if (!sweep_reports(sw))
+		return false;
+	if (ret != want)
+		KUNIT_FAIL(sw->test, "%s: init returned %d, expected %d", when, ret, want);
+	if (bad_frees) {
+		kdkit_site_describe(&bogus, where, sizeof(where));
+		KUNIT_FAIL(sw->test, "%s: free_irq() of an IRQ never requested, at %s",
+			   when, where);
+	}
+	if (n < 0)
+		KUNIT_FAIL(sw->test, "%s: too many allocations left to count", when);
+	else if (n)
+		KUNIT_FAIL(sw->test, "%s: %d allocation(s) never freed", when, n);
+	for (i = 0; i < n && i < ARRAY_SIZE(left); i++) {
+		kdkit_site_describe(&left[i], where, sizeof(where));
+		kunit_err(sw->test, "    allocated at %s", where);
+	}
+	return false;
+}
+
+int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
+{
+	struct sweep sw = { .test = test };
+	char when[64];
+	int nth, ret;
+	bool injected;
+
+	for (nth = 1; nth <= SWEEP_MAX_POINTS; nth++) {
+		KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+		current->fail_nth = nth;
+		ret = kdkit_driver_init();
+		injected = !current->fail_nth;
+		current->fail_nth = 0;
+		/* Whatever init got, exit must give back. */
+		if (!ret)
+			kdkit_driver_exit();
+
+		if (!injected) {
+			/* No Nth point: init ran clean, and exit undid it all. */
+			sweep_check_run(&sw, "init then exit", ret, 0);
+			break;
+		}
+		snprintf(when, sizeof(when), "allocation %d of init failed", nth);
+		/* ret == 0: the allocator absorbed the failure and init went on. */
+		if (sweep_check_run(&sw, when, ret, ret ? -ENOMEM : 0) && ret && check)
+			check(test);
+	}
+	if (nth > SWEEP_MAX_POINTS)
+		KUNIT_FAIL(test, "init has more than %d failure points", SWEEP_MAX_POINTS);
+	if (sw.failed_points > SWEEP_MAX_REPORTED)
+		KUNIT_FAIL(test, "... and %d more failed points not shown",
+			   sw.failed_points - SWEEP_MAX_REPORTED);
+	return nth - 1;
+}
+EXPORT_SYMBOL_GPL(kdkit_sweep_init);

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit cases for vser's file operations, called with real user buffers as
+ * read(2), write(2), poll(2) and ioctl(2) would call them. Every case loads
+ * a fresh driver and opens its nodes O_NONBLOCK; what only a process can
+ * show (blocking, signals, SIGIO) is in the userspace tests.
+ */
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/poll.h>
+#include <linux/uaccess.h>
+#include <kunit/test.h>
+#include "kdkit.h"
+#include "vser_ioctl.h"
+
+#define BUF_SIZE	(4 * VSER_DEFAULT_FIFO_SIZE)
+
+/* 6.1 has no KUNIT_EXPECT_MEMEQ. */
+#define EXPECT_BYTES(test, got, want, n) do {				\
+	const char *got_ = (const char *)(got), *want_ = (want);	\
+	int n_ = (n);							\
+									\
+	KUNIT_EXPECT_EQ_MSG(test, memcmp(got_, want_, n_), 0,		\
+			    "got '%.*s', expected '%.*s'", n_, got_, n_, want_); \
+} while (0)
+
+struct vser_ctx {
+	struct file *port[VSER_DEFAULT_NDEVS];
+	char __user *ubuf;	/* where the driver copies to and from */
+	char kbuf[BUF_SIZE];
+};
+
+static int vser_fops_init(struct kunit *test)
+{
+	struct vser_ctx *ctx;
+	char name[32];
+	int minor, ret;
+
+	ret = kdkit_driver_init();
+	if (ret) {
+		kunit_err(test, "vser's init returned %d", ret);
+		return ret;
+	}
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	test->priv = ctx;
+	if (!ctx)
+		return -ENOMEM;
+	for (minor = 0; minor < VSER_DEFAULT_NDEVS; minor++) {
+		snprintf(name, sizeof(name), VSER_DEV_PREFIX "%d", minor);
+		ctx->port[minor] = filp_open(name, O_RDWR | O_NONBLOCK, 0);
+		if (IS_ERR(ctx->port[minor])) {
+			kunit_err(test, "open %s: %ld", name, PTR_ERR(ctx->port[minor]));
+			return PTR_ERR(ctx->port[minor]);
+		}
+	}
+	kdkit_umem_setup(test);
+	ctx->ubuf = kdkit_umem_alloc(test, BUF_SIZE);
+	return 0;
+}
+
+static void vser_fops_exit(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+	int minor;
+
+	if (!ctx)
+		return;		/* init failed: there is no driver to unload */
+	for (minor = 0; minor < VSER_DEFAULT_NDEVS; minor++)
+		if (!IS_ERR_OR_NULL(ctx->port[minor]))
+			filp_close(ctx->port[minor], NULL);
+	/* A kthread's last fput() is deferred: release before the driver goes. */
+	flush_delayed_fput();
+	kdkit_driver_exit();
+}
+
+/* write(2) of @len bytes of @data to port @minor. */
+static ssize_t vser_write(struct kunit *test, int minor, const char *data, size_t len)
+{
+	struct vser_ctx *ctx = test->priv;
+	struct file *f = ctx->port[minor];
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, data, len), 0);
+	return f->f_op->write(f, ctx->ubuf, len, &f->f_pos);
+}
+
+/* read(2) of up to @len bytes from port @minor, into ctx->kbuf. */
+static ssize_t vser_read(struct kunit *test, int minor, size_t len)
+{
+	struct vser_ctx *ctx = test->priv;
+	struct file *f = ctx->port[minor];
+	ssize_t n = f->f_op->read(f, ctx->ubuf, len, &f->f_pos);
+
+	if (n > 0)
+		KUNIT_ASSERT_EQ(test, copy_from_user(ctx->kbuf, ctx->ubuf, n), 0);
+	return n;
+}
+
+static long vser_ioctl(struct kunit *test, int minor, unsigned int cmd, void __user *arg)
+{
+	struct file *f = ((struct vser_ctx *)test->priv)->port[minor];
+
+	return f->f_op->unlocked_ioctl(f, cmd, (unsigned long)arg);
+}
+
+/* The EPOLLIN and EPOLLOUT bits poll(2) would report, as a plain number. */
+static unsigned int vser_poll(struct kunit *test, int minor)
+{
+	__poll_t mask = vfs_poll(((struct vser_ctx *)test->priv)->port[minor], NULL);
+
+	return (__force unsigned int)(mask & (EPOLLIN | EPOLLOUT));
+}
+
+#define POLLBIT_IN	((__force unsigned int)EPOLLIN)
+#define POLLBIT_OUT	((__force unsigned int)EPOLLOUT)
+
+static void vser_read_returns_what_was_written(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+
+	KUNIT_EXPECT_EQ(test, vser_write(test, 0, "hello", 5), 5);
+	KUNIT_ASSERT_EQ(test, vser_read(test, 0, BUF_SIZE), 5);
+	EXPECT_BYTES(test, ctx->kbuf, "hello", 5);
+}
+
+static void vser_read_empty_nonblocking_returns_eagain(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, vser_read(test, 0, 1), -EAGAIN);
+}
+
+static void vser_write_full_nonblocking_returns_eagain(struct kunit *test)
+{
+	char data[VSER_DEFAULT_FIFO_SIZE];
+
+	memset(data, 'x', sizeof(data));
+	KUNIT_ASSERT_EQ(test, vser_write(test, 0, data, sizeof(data)), sizeof(data));
+	KUNIT_EXPECT_EQ(test, vser_write(test, 0, "y", 1), -EAGAIN);
+}
+
+static void vser_write_beyond_room_moves_what_fits(struct kunit *test)
+{
+	char data[VSER_DEFAULT_FIFO_SIZE + 10];
+
+	memset(data, 'x', sizeof(data));
+	KUNIT_EXPECT_EQ(test, vser_write(test, 0, data, 10), 10);
+	/* A partial write returns the count it moved. */
+	KUNIT_EXPECT_EQ(test, vser_write(test, 0, data, sizeof(data)),
+			VSER_DEFAULT_FIFO_SIZE - 10);
+}
+
+static void vser_read_short_leaves_the_rest(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+
+	KUNIT_ASSERT_EQ(test, vser_write(test, 0, "abcdef", 6), 6);
+	KUNIT_ASSERT_EQ(test, vser_read(test, 0, 2), 2);
+	EXPECT_BYTES(test, ctx->kbuf, "ab", 2);
+	KUNIT_ASSERT_EQ(test, vser_read(test, 0, BUF_SIZE), 4);
+	EXPECT_BYTES(test, ctx->kbuf, "cdef", 4);
+}
+
+static void vser_poll_reports_readable_and_writable(struct kunit *test)
+{
+	char data[VSER_DEFAULT_FIFO_SIZE];
+
+	/* Empty: writable only. */
+	KUNIT_EXPECT_EQ(test, vser_poll(test, 0), POLLBIT_OUT);
+	KUNIT_ASSERT_EQ(test, vser_write(test, 0, "z", 1), 1);
+	KUNIT_EXPECT_EQ(test, vser_poll(test, 0), POLLBIT_IN | POLLBIT_OUT);
+	/* Full: readable only. */
+	memset(data, 'x', sizeof(data));
+	vser_write(test, 0, data, sizeof(data));
+	KUNIT_EXPECT_EQ(test, vser_poll(test, 0), POLLBIT_IN);
+}
+
+static void vser_ports_are_independent(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+	u32 baud = 9600;
+
+	KUNIT_ASSERT_EQ(test, vser_write(test, 0, "zero", 4), 4);
+	KUNIT_EXPECT_EQ(test, vser_read(test, 1, BUF_SIZE), -EAGAIN);
+	KUNIT_ASSERT_EQ(test, vser_write(test, 1, "one", 3), 3);
+	KUNIT_ASSERT_EQ(test, vser_read(test, 0, BUF_SIZE), 4);
+	EXPECT_BYTES(test, ctx->kbuf, "zero", 4);
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &baud, sizeof(baud)), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_SET_BAUD, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 1, VSER_GET_BAUD, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&baud, ctx->ubuf, sizeof(baud)), 0);
+	KUNIT_EXPECT_EQ(test, baud, VSER_DEFAULT_BAUD);
+}
+
+static void vser_ioctl_baud_round_trips(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+	u32 baud;
+
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_BAUD, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&baud, ctx->ubuf, sizeof(baud)), 0);
+	KUNIT_EXPECT_EQ(test, baud, VSER_DEFAULT_BAUD);
+
+	baud = 9600;
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &baud, sizeof(baud)), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_SET_BAUD, ctx->ubuf), 0);
+	baud = 0;
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_BAUD, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&baud, ctx->ubuf, sizeof(baud)), 0);
+	KUNIT_EXPECT_EQ(test, baud, 9600);
+}
+
+static void vser_ioctl_frame_round_trips(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+	struct vser_frame frame = { 7, VSER_PARITY_EVEN, 2, 0 }, got;
+
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_FRAME, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&got, ctx->ubuf, sizeof(got)), 0);
+	KUNIT_EXPECT_EQ(test, got.data_bits, 8);
+	KUNIT_EXPECT_EQ(test, got.parity, VSER_PARITY_NONE);
+	KUNIT_EXPECT_EQ(test, got.stop_bits, 1);
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &frame, sizeof(frame)), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_SET_FRAME, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_FRAME, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&got, ctx->ubuf, sizeof(got)), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(&got, &frame, sizeof(frame)), 0);
+}
+
+static void vser_ioctl_invalid_values_return_einval(struct kunit *test)
+{
+	static const struct vser_frame bad_frames[] = {
+		{ 4, VSER_PARITY_NONE, 1, 0 }, { 9, VSER_PARITY_NONE, 1, 0 },
+		{ 8, 3, 1, 0 }, { 8, VSER_PARITY_NONE, 0, 0 },
+		{ 8, VSER_PARITY_NONE, 3, 0 }, { 8, VSER_PARITY_NONE, 1, 1 },
+	};
+	struct vser_ctx *ctx = test->priv;
+	u32 baud = 12345;
+	int i;
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &baud, sizeof(baud)), 0);
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, VSER_SET_BAUD, ctx->ubuf), -EINVAL);
+	for (i = 0; i < ARRAY_SIZE(bad_frames); i++) {
+		KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &bad_frames[i],
+						   sizeof(bad_frames[i])), 0);
+		KUNIT_EXPECT_EQ_MSG(test, vser_ioctl(test, 0, VSER_SET_FRAME, ctx->ubuf),
+				    -EINVAL, "bad frame %d", i);
+	}
+}
+
+static void vser_ioctl_bad_pointer_returns_efault(struct kunit *test)
+{
+	void __user *bad = (void __user *)1;
+
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, VSER_GET_BAUD, bad), -EFAULT);
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, VSER_SET_BAUD, bad), -EFAULT);
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, VSER_GET_FRAME, bad), -EFAULT);
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, VSER_SET_FRAME, bad), -EFAULT);
+}
+
+static void vser_ioctl_unknown_command_returns_enotty(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, _IO(VSER_IOC_MAGIC, 99), ctx->ubuf), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, _IOR('x', 0, __u32), ctx->ubuf), -ENOTTY);
+}
+
+static void vser_read_bad_pointer_returns_efault(struct kunit *test)
+{
+	struct file *f = ((struct vser_ctx *)test->priv)->port[0];
+
+	KUNIT_ASSERT_EQ(test, vser_write(test, 0, "data", 4), 4);
+	KUNIT_EXPECT_EQ(test, f->f_op->read(f, (char __user *)1, 4, &f->f_pos), -EFAULT);
+}
+
+static void vser_write_bad_pointer_returns_efault(struct kunit *test)
+{
+	struct file *f = ((struct vser_ctx *)test->priv)->port[0];
+
+	KUNIT_EXPECT_EQ(test, f->f_op->write(f, (const char __user *)1, 4, &f->f_pos), -EFAULT);
+	/* Nothing was taken in. */
+	KUNIT_EXPECT_EQ(test, vser_read(test, 0, 4), -EAGAIN);
+}
+
+static struct kunit_case vser_fops_cases[] = {
+	KUNIT_CASE(vser_read_returns_what_was_written),
+	KUNIT_CASE(vser_read_empty_nonblocking_returns_eagain),
+	KUNIT_CASE(vser_write_full_nonblocking_returns_eagain),
+	KUNIT_CASE(vser_write_beyond_room_moves_what_fits),
+	KUNIT_CASE(vser_read_short_leaves_the_rest),
+	KUNIT_CASE(vser_poll_reports_readable_and_writable),
+	KUNIT_CASE(vser_ports_are_independent),
+	KUNIT_CASE(vser_ioctl_baud_round_trips),
+	KUNIT_CASE(vser_ioctl_frame_round_trips),
+	KUNIT_CASE(vser_ioctl_invalid_values_return_einval),
+	KUNIT_CASE(vser_ioctl_bad_pointer_returns_efault),
+	KUNIT_CASE(vser_ioctl_unknown_command_returns_enotty),
+	KUNIT_CASE(vser_read_bad_pointer_returns_efault),
+	KUNIT_CASE(vser_write_bad_pointer_returns_efault),
+	{}
+};
+
+static struct kunit_suite vser_fops_suite = {
+	.name = "vser_fops",
+	.init = vser_fops_init,
+	.exit = vser_fops_exit,
+	.test_cases = vser_fops_cases,
+};
+
+kunit_test_suite(vser_fops_suite);
+
+MODULE_LICENSE("GPL");

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Userspace cases for vser, run in the VM with the student's vser.ko
+ * loaded: what only a real process shows. Blocking reads and writes that a
+ * second process wakes, a signal that interrupts a blocked read, SIGIO.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include "ktap_user.h"
+#include "vser_ioctl.h"
+
+#define PORT0 VSER_DEV_PREFIX "0"
+#define PORT1 VSER_DEV_PREFIX "1"
+
+/* Open a port, emptied of what earlier cases left in it. */
+static int open_port(const char *path, int flags)
+{
+	int fd = open(path, O_RDWR | O_NONBLOCK);
+	char buf[VSER_DEFAULT_FIFO_SIZE];
+
+	ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	fd = open(path, flags);
+	ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* In a child, after @ms milliseconds, write @data to @path and exit. */
+static void write_later(const char *path, const char *data, int ms)
+{
+	if (fork() == 0) {
+		int fd = open(path, O_WRONLY);
+
+		usleep(ms * 1000);
+		_exit(write(fd, data, strlen(data)) == (ssize_t)strlen(data) ? 0 : 1);
+	}
+}
+
+static void vser_user_nodes_are_char_devices(void)
+{
+	struct stat a, b;
+
+	ASSERT(stat(PORT0, &a) == 0 && stat(PORT1, &b) == 0, "stat: %s", strerror(errno));
+	EXPECT(S_ISCHR(a.st_mode) && S_ISCHR(b.st_mode), "the nodes are not char devices");
+	EXPECT(major(a.st_rdev) == major(b.st_rdev) && minor(a.st_rdev) != minor(b.st_rdev),
+	       "vser0 and vser1 should share a major and differ in minor");
+}
+
+static void vser_user_write_then_read(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	char buf[16] = "";
+
+	EXPECT(write(fd, "ping", 4) == 4, "write: %s", strerror(errno));
+	EXPECT(read(fd, buf, sizeof(buf)) == 4, "read: %s", strerror(errno));
+	EXPECT(!memcmp(buf, "ping", 4), "read back '%.4s'", buf);
+	close(fd);
+}
+
+static void vser_user_nonblocking_read_returns_eagain(void)
+{
+	int fd = open_port(PORT0, O_RDWR | O_NONBLOCK);
+	char c;
+
+	EXPECT(read(fd, &c, 1) == -1 && errno == EAGAIN, "read on empty gave %s", strerror(errno));
+	close(fd);
+}
+
+static void vser_user_read_blocks_until_data(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	double start = now();
+	char buf[16] = "";
+
+	write_later(PORT0, "late", 200);
+	EXPECT(read(fd, buf, sizeof(buf)) == 4, "read: %s", strerror(errno));
+	EXPECT(now() - start > 0.1, "read returned before the data was written");
+	EXPECT(!memcmp(buf, "late", 4), "read '%.4s'", buf);
+	close(fd);
+}
+
+static void vser_user_write_blocks_until_room(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	char fill[VSER_DEFAULT_FIFO_SIZE];
+	double start;
+
+	memset(fill, 'x', sizeof(fill));
+	ASSERT(write(fd, fill, sizeof(fill)) == sizeof(fill), "fill: %s", strerror(errno));
+	if (fork() == 0) {
+		int rd = open(PORT0, O_RDONLY);
+
+		usleep(200 * 1000);
+		_exit(read(rd, fill, 8) == 8 ? 0 : 1);
+	}
+	start = now();
+	EXPECT(write(fd, "y", 1) == 1, "write: %s", strerror(errno));
+	EXPECT(now() - start > 0.1, "write into a full FIFO did not wait");
+	close(fd);
+}
+
+static void vser_user_poll_wakes_on_data(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	EXPECT(poll(&p, 1, 0) == 0, "an empty port polls readable");
+	write_later(PORT0, "x", 200);
+	EXPECT(poll(&p, 1, 3000) == 1 && (p.revents & POLLIN), "poll did not wake on data");
+	close(fd);
+}
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static void vser_user_sigio_when_data_arrives(void)
+{
+	int fd = open_port(PORT0, O_RDWR | O_NONBLOCK);
+	struct sigaction sa = { .sa_handler = on_signal };
+	int i;
+
+	sigaction(SIGIO, &sa, NULL);
+	ASSERT(fcntl(fd, F_SETOWN, getpid()) == 0, "F_SETOWN: %s", strerror(errno));
+	ASSERT(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC) == 0,
+	       "O_ASYNC: %s", strerror(errno));
+	write_later(PORT0, "s", 50);
+	for (i = 0; i < 300 && !got_signal; i++)
+		usleep(10 * 1000);
+	EXPECT(got_signal == SIGIO, "no SIGIO within 3 s of a write");
+	close(fd);
+}
+
+static void vser_user_signal_interrupts_blocked_read(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	char c;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	if (fork() == 0) {
+		usleep(200 * 1000);
+		_exit(kill(getppid(), SIGUSR1));
+	}
+	EXPECT(read(fd, &c, 1) == -1 && errno == EINTR,
+	       "a signal should end a blocked read with EINTR, got %s", strerror(errno));
+	EXPECT(got_signal == SIGUSR1, "the signal handler did not run");
+	close(fd);
+}
+
+static const struct ucase cases[] = {
+	UCASE(vser_user_nodes_are_char_devices),
+	UCASE(vser_user_write_then_read),
+	UCASE(vser_user_nonblocking_read_returns_eagain),
+	UCASE(vser_user_read_blocks_until_data),
+	UCASE(vser_user_write_blocks_until_room),
+	UCASE(vser_user_poll_wakes_on_data),
+	UCASE(vser_user_sigio_when_data_arrives),
+	UCASE(vser_user_signal_interrupts_blocked_read),
+	{}
+};
+
+int main(void)
+{
+	return ktap_run("vser_user", cases);
+}
