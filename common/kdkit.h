@@ -33,6 +33,8 @@ struct kdkit_site {
  */
 int kdkit_leak_begin(void);
 int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left);
+/* Where the last window's first failed allocation was made, if one failed. */
+bool kdkit_leak_failed_site(struct kdkit_site *site);
 /* How many free_irq() calls of the last window freed what it never got. */
 int kdkit_leak_bogus_frees(struct kdkit_site *site);
 void kdkit_leak_cleanup(void);

@@ -43,6 +43,8 @@ static struct leak_record *records;
 static unsigned int nr_records;
 static bool overflowed;
 static int depth;			/* the watched task's allocators in progress */
+static struct kdkit_site failed_site;	/* the last allocation that failed */
+static bool has_failed;
 static int bogus_frees;			/* free_irq() of what was never requested */
 static struct kdkit_site bogus_site;
 
@@ -117,8 +119,12 @@ static int alloc_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 	const void *ptr = (const void *)regs_return_value(regs);
 
 	depth--;
-	if (!ZERO_OR_NULL_PTR(ptr))
+	if (!ZERO_OR_NULL_PTR(ptr)) {
 		remember(ptr, -1, (struct kdkit_site *)ri->data);
+	} else if (!ptr) {
+		failed_site = *(struct kdkit_site *)ri->data;
+		has_failed = true;
+	}
 	return 0;
 }
 
@@ -287,11 +293,20 @@ int kdkit_leak_begin(void)
 	nr_records = 0;
 	overflowed = false;
 	depth = 0;
+	has_failed = false;
 	bogus_frees = 0;
 	WRITE_ONCE(watched, current);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(kdkit_leak_begin);
+
+bool kdkit_leak_failed_site(struct kdkit_site *site)
+{
+	if (has_failed)
+		*site = failed_site;
+	return has_failed;
+}
+EXPORT_SYMBOL_GPL(kdkit_leak_failed_site);
 
 int kdkit_leak_bogus_frees(struct kdkit_site *site)
 {

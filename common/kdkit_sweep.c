@@ -9,6 +9,7 @@
  * run that ends with N unconsumed has passed every point, and ends the
  * sweep. A student who adds an allocation is covered without a new test.
  */
+#include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include "kdkit.h"
@@ -79,6 +80,13 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 
 	n = kdkit_leak_end(left, ARRAY_SIZE(left));
 	bad_frees = kdkit_leak_bogus_frees(&bogus);
+	/* The kernel log lists every point, for whoever wants the whole map. */
+	if (kdkit_leak_failed_site(&bogus)) {
+		kdkit_site_describe(&bogus, where, sizeof(where));
+		pr_info("kdkit: %s: %s at %s: init returned %d\n",
+			sw->test->name, when, where, ret);
+	}
+	bad_frees = kdkit_leak_bogus_frees(&bogus);
 	if (!n && !bad_frees && ret == want)
 		return true;
 	if (!sweep_reports(sw))
@@ -104,6 +112,7 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
 {
 	struct sweep sw = { .test = test };
+	ktime_t start = ktime_get();
 	char when[64];
 	int nth, ret;
 	bool injected;
@@ -133,6 +142,8 @@ int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
 	if (sw.failed_points > SWEEP_MAX_REPORTED)
 		KUNIT_FAIL(test, "... and %d more failed points not shown",
 			   sw.failed_points - SWEEP_MAX_REPORTED);
+	kunit_info(test, "swept %d failure points of init in %lld ms", nth - 1,
+		   ktime_ms_delta(ktime_get(), start));
 	return nth - 1;
 }
 EXPORT_SYMBOL_GPL(kdkit_sweep_init);

@@ -49,7 +49,6 @@ static void vser_init_unwinds_every_failed_allocation(struct kunit *test)
 {
 	int points = kdkit_sweep_init(test, vser_expect_no_nodes);
 
-	kunit_info(test, "init has %d failure points", points);
 	/* A region, a class, and per port: state, FIFO, cdev, device. */
 	KUNIT_EXPECT_GE(test, points, 2 + 4 * VSER_DEFAULT_NDEVS);
 }
