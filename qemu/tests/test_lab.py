@@ -1,0 +1,44 @@
+"""What a lab is made of: files, expected cases, the generated Kbuild."""
+import os
+
+import pytest
+
+import lab
+
+
+def test_expected_cases_come_from_the_kit_sources_in_run_order():
+    plan = dict(lab.expected_cases("vser"))
+    assert list(plan) == ["vser_fops", "vser_init", "vser_user"]
+    assert plan["vser_init"][0] == "vser_init_creates_every_node"
+    assert "vser_user_sigio_when_data_arrives" in plan["vser_user"]
+
+
+def test_student_files_are_the_solution_files():
+    assert lab.student_files("vser") == ["vser.c"]
+
+
+def test_resolve_src_takes_flat_and_nested_folders(tmp_path):
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "vser.c").write_text("")
+    (tmp_path / "nested" / "vser").mkdir(parents=True)
+    (tmp_path / "nested" / "vser" / "vser.c").write_text("")
+    assert lab.resolve_src("vser", str(tmp_path / "flat")) == str(tmp_path / "flat")
+    assert lab.resolve_src("vser", str(tmp_path / "nested")) == str(tmp_path / "nested" / "vser")
+    with pytest.raises(lab.LabError, match="has no vser/vser.c"):
+        lab.resolve_src("vser", str(tmp_path))
+
+
+def test_kbuild_links_student_suites_and_builds_the_module_alone_too():
+    text = lab.kbuild_text("vser", ["vser.c"], ["/k/vser_fops_test.c", "/k/vser_init_test.c"])
+    assert "obj-m := kdkit.o vser_kunit.o plain/" in text
+    assert "vser_kunit-y := vser.o vser_fops_test.o vser_init_test.o" in text
+    assert "kdkit-y := kdkit_leak.o kdkit_main.o kdkit_sweep.o kdkit_umem.o" in text
+    assert lab.kbuild_text("vser", ["vser.c"], [], with_tests=False).endswith("obj-m := vser.o\n")
+
+
+def test_point_home_maps_build_paths_back_to_the_users_files(tmp_path):
+    built = str(tmp_path / "build" / "vser.c")
+    text = f"{built}:3:1: error: oops\n"
+    assert lab.point_home(text, {built: "/home/ada/vser.c"}) == "/home/ada/vser.c:3:1: error: oops\n"
+    here = os.path.join(lab.KIT, "solutions", "vser", "vser.c")
+    assert lab.point_home(built, {built: here}).endswith("solutions/vser/vser.c")
