@@ -21,7 +21,7 @@ struct module *kdkit_driver_module(void);
 
 /* A call stack, as recorded where something was allocated. */
 struct kdkit_site {
-	unsigned long entries[16];
+	unsigned long entries[32];
 	unsigned int nr;
 };
 

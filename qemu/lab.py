@@ -110,8 +110,7 @@ def kbuild_text(lab, student, suites, with_tests=True):
                          ([f"{lab}-y := {' '.join(objs)}"] if objs != [f"{lab}.o"] else [])) + "\n"
     tests = [os.path.basename(s)[:-2] + ".o" for s in suites]
     return "\n".join(lines + [
-        "# The student's module alone, for the userspace suites, is in plain/.",
-        f"obj-m := kdkit.o {lab}_kunit.o plain/",
+        f"obj-m := kdkit.o {lab}_kunit.o",
         f"kdkit-y := {' '.join(os.path.basename(k)[:-2] + '.o' for k in kdkit_sources())}",
         f"{lab}_kunit-y := {' '.join(objs + tests)}",
     ]) + "\n"
@@ -144,13 +143,17 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
         if not os.path.isfile(kbuild) or open(kbuild).read() != text:
             with open(kbuild, "w") as f:
                 f.write(text)
-    cmd = ["make", "-s", "-C", kernel_dir, f"M={build_dir}", f"-j{jobs or os.cpu_count()}", *extra, "modules"]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # make's own "*** Error" lines only repeat that the compiler failed.
-    out = "".join(l for l in point_home(proc.stdout, origin).splitlines(True)
-                  if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
-    if proc.returncode != 0:
-        raise LabError(out.rstrip() + f"\n{lab}: build failed; fix the errors above and run the command again")
+    # The module alone (plain/, for the userspace suites) is built only once
+    # the first build worked, so that a student sees each error once.
+    out = ""
+    for d in kbuilds:
+        cmd = ["make", "-s", "-C", kernel_dir, f"M={d}", f"-j{jobs or os.cpu_count()}", *extra, "modules"]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # make's own "*** Error" lines only repeat that the compiler failed.
+        out += "".join(l for l in point_home(proc.stdout, origin).splitlines(True)
+                       if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
+        if proc.returncode != 0:
+            raise LabError(out.rstrip() + f"\n{lab}: build failed; fix the errors above and run the command again")
     if not with_tests:
         return [os.path.join(build_dir, f"{lab}.ko")], out, origin
     progs = []
