@@ -57,6 +57,9 @@ EXPORT_SYMBOL_GPL(kdkit_site_describe);
 struct sweep {
 	struct kunit *test;
 	int failed_points;
+	/* Too large for the stack: allocated once per sweep. */
+	struct kdkit_site left[SWEEP_MAX_SHOWN], other;
+	char where[160];
 };
 
 /* Details of the first few failures only: KUnit keeps 4 KiB of log a case. */
@@ -74,19 +77,19 @@ static bool sweep_reports(struct sweep *sw)
  */
 static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int want)
 {
-	struct kdkit_site left[SWEEP_MAX_SHOWN], bogus;
+	struct kdkit_site *left = sw->left;
+	char *where = sw->where;
+	size_t wlen = sizeof(sw->where);
 	int i, n, bad_frees;
-	char where[160];
 
-	n = kdkit_leak_end(left, ARRAY_SIZE(left));
-	bad_frees = kdkit_leak_bogus_frees(&bogus);
+	n = kdkit_leak_end(left, SWEEP_MAX_SHOWN);
 	/* The kernel log lists every point, for whoever wants the whole map. */
-	if (kdkit_leak_failed_site(&bogus)) {
-		kdkit_site_describe(&bogus, where, sizeof(where));
+	if (kdkit_leak_failed_site(&sw->other)) {
+		kdkit_site_describe(&sw->other, where, wlen);
 		pr_info("kdkit: %s: %s at %s: init returned %d\n",
 			sw->test->name, when, where, ret);
 	}
-	bad_frees = kdkit_leak_bogus_frees(&bogus);
+	bad_frees = kdkit_leak_bogus_frees(&sw->other);
 	if (!n && !bad_frees && ret == want)
 		return true;
 	if (!sweep_reports(sw))
@@ -94,7 +97,7 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	if (ret != want)
 		KUNIT_FAIL(sw->test, "%s: init returned %d, expected %d", when, ret, want);
 	if (bad_frees) {
-		kdkit_site_describe(&bogus, where, sizeof(where));
+		kdkit_site_describe(&sw->other, where, wlen);
 		KUNIT_FAIL(sw->test, "%s: free_irq() of an IRQ never requested, at %s",
 			   when, where);
 	}
@@ -102,8 +105,8 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 		KUNIT_FAIL(sw->test, "%s: too many allocations left to count", when);
 	else if (n)
 		KUNIT_FAIL(sw->test, "%s: %d allocation(s) never freed", when, n);
-	for (i = 0; i < n && i < ARRAY_SIZE(left); i++) {
-		kdkit_site_describe(&left[i], where, sizeof(where));
+	for (i = 0; i < n && i < SWEEP_MAX_SHOWN; i++) {
+		kdkit_site_describe(&left[i], where, wlen);
 		kunit_err(sw->test, "    allocated at %s", where);
 	}
 	return false;
@@ -111,12 +114,14 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 
 int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
 {
-	struct sweep sw = { .test = test };
+	struct sweep *sw = kunit_kzalloc(test, sizeof(*sw), GFP_KERNEL);
 	ktime_t start = ktime_get();
 	char when[64];
 	int nth, ret;
 	bool injected;
 
+	KUNIT_ASSERT_NOT_NULL(test, sw);
+	sw->test = test;
 	for (nth = 1; nth <= SWEEP_MAX_POINTS; nth++) {
 		KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
 		current->fail_nth = nth;
@@ -129,19 +134,19 @@ int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
 
 		if (!injected) {
 			/* No Nth point: init ran clean, and exit undid it all. */
-			sweep_check_run(&sw, "init then exit", ret, 0);
+			sweep_check_run(sw, "init then exit", ret, 0);
 			break;
 		}
 		snprintf(when, sizeof(when), "allocation %d of init failed", nth);
 		/* ret == 0: the allocator absorbed the failure and init went on. */
-		if (sweep_check_run(&sw, when, ret, ret ? -ENOMEM : 0) && ret && check)
+		if (sweep_check_run(sw, when, ret, ret ? -ENOMEM : 0) && ret && check)
 			check(test);
 	}
 	if (nth > SWEEP_MAX_POINTS)
 		KUNIT_FAIL(test, "init has more than %d failure points", SWEEP_MAX_POINTS);
-	if (sw.failed_points > SWEEP_MAX_REPORTED)
+	if (sw->failed_points > SWEEP_MAX_REPORTED)
 		KUNIT_FAIL(test, "... and %d more failed points not shown",
-			   sw.failed_points - SWEEP_MAX_REPORTED);
+			   sw->failed_points - SWEEP_MAX_REPORTED);
 	kunit_info(test, "swept %d failure points of init in %lld ms", nth - 1,
 		   ktime_ms_delta(ktime_get(), start));
 	return nth - 1;

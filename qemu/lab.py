@@ -131,7 +131,7 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
         _sync(s, dst)
         origin[dst] = s
     kbuilds = {build_dir: kbuild_text(lab, student, suites, with_tests)}
-    if with_tests:
+    if with_tests and user_files(lab):
         plain = os.path.join(build_dir, "plain")
         os.makedirs(plain, exist_ok=True)
         for f in student:
@@ -143,16 +143,20 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
         if not os.path.isfile(kbuild) or open(kbuild).read() != text:
             with open(kbuild, "w") as f:
                 f.write(text)
-    # The module alone (plain/, for the userspace suites) is built only once
-    # the first build worked, so that a student sees each error once.
+    # The module alone (plain/, for the userspace suites) builds alongside;
+    # its messages would repeat the first build's, so they show only if the
+    # first build worked.
+    procs = [subprocess.Popen(["make", "-s", "-C", kernel_dir, f"M={d}",
+                               f"-j{jobs or os.cpu_count()}", *extra, "modules"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for d in kbuilds]
+    results = [(p.communicate()[0], p.returncode) for p in procs]
     out = ""
-    for d in kbuilds:
-        cmd = ["make", "-s", "-C", kernel_dir, f"M={d}", f"-j{jobs or os.cpu_count()}", *extra, "modules"]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for text, code in results:
         # make's own "*** Error" lines only repeat that the compiler failed.
-        out += "".join(l for l in point_home(proc.stdout, origin).splitlines(True)
+        out += "".join(l for l in point_home(text, origin).splitlines(True)
                        if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
-        if proc.returncode != 0:
+        if code != 0:
             raise LabError(out.rstrip() + f"\n{lab}: build failed; fix the errors above and run the command again")
     if not with_tests:
         return [os.path.join(build_dir, f"{lab}.ko")], out, origin
@@ -164,7 +168,7 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
         if cc.returncode != 0:
             raise LabError(cc.stdout.rstrip() + f"\n{lab}: the userspace tests did not build")
         progs.append(prog)
-    mods = [f"{lab}_kunit.ko", "kdkit.ko", f"plain/{lab}.ko"]
+    mods = [f"{lab}_kunit.ko", "kdkit.ko"] + ([f"plain/{lab}.ko"] if progs else [])
     return [os.path.join(build_dir, m) for m in mods] + progs, out, origin
 
 
