@@ -11,7 +11,7 @@ kdkit = $(PYTHON) qemu/kdkit.py
 flavour = $(if $(STRICT),strict,fast)
 strict_flag = $(if $(STRICT),--strict)
 
-.PHONY: help setup packages kernel test shell bench skels check
+.PHONY: help setup packages kernel test shell bench skels docs check
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=hello|vser|fsled|dma] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -38,6 +38,9 @@ bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 
 skels: ## regenerate labs/ from solutions/
 	@$(PYTHON) qemu/skelgen.py solutions labs
+
+docs: packages ## build the course into docs/_build/html (warnings are errors)
+	@$(PYTHON) -m sphinx -W -q -b html docs docs/_build/html && echo "docs: docs/_build/html/index.html"
 
 check: setup ## the kit's own tests; ends with "N passed, N failed"
 	@$(PYTHON) qemu/check.py

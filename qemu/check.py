@@ -11,7 +11,9 @@
 5. the reference solutions and the kit's kernel code (not the userspace
    tests) are clean under
    checkpatch --strict (with the suites), and build without a warning
-   with W=1 and sparse.
+   with W=1 and sparse;
+6. the course builds with sphinx -W, and each lab page has an exercise for
+   every TODO number of its skeleton, and no other.
 """
 import glob
 import os
@@ -24,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 KIT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import lab as labmod  # noqa: E402
+import skelgen  # noqa: E402
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed")
 totals = {"passed": 0, "failed": 0}
@@ -152,6 +155,26 @@ def alternative_step(lab):
             proc.returncode == 0 and m is not None, proc.stdout[-4000:] + proc.stderr[-2000:])
 
 
+def docs_step():
+    with tempfile.TemporaryDirectory() as out:
+        proc = run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", "docs", out])
+    verdict("the course builds with sphinx -W", proc.returncode == 0, proc.stdout + proc.stderr)
+    for lab in labmod.labs():
+        page = os.path.join(KIT, "docs", "labs", f"{lab}.rst")
+        if not os.path.isfile(page):
+            verdict(f"docs/labs/{lab}.rst exists", False, "every lab needs its page")
+            continue
+        todos = set()
+        for f in labmod.student_files(lab):
+            with open(os.path.join(KIT, "labs", lab, f), encoding="utf-8") as fh:
+                todos |= set(skelgen.todo_numbers(fh.read()))
+        with open(page, encoding="utf-8") as fh:
+            exercises = set(re.findall(r"^Exercise (\d+)$", fh.read(), re.M))
+        verdict(f"docs/labs/{lab}.rst has one exercise per TODO ({len(todos)})", todos == exercises,
+                f"TODOs without an exercise: {sorted(todos - exercises)}; "
+                f"exercises without a TODO: {sorted(exercises - todos)}")
+
+
 def main():
     pytest_step()
     proc = run([sys.executable, "qemu/skelgen.py", "solutions", "labs", "--check"])
@@ -166,6 +189,7 @@ def main():
         if os.path.isdir(os.path.join(KIT, "kunit", lab, "alternative")):
             alternative_step(lab)
     checkpatch_step()
+    docs_step()
     print(f"{totals['passed']} passed, {totals['failed']} failed")
     return 1 if totals["failed"] else 0
 

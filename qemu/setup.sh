@@ -3,7 +3,8 @@
 set -euo pipefail
 
 packages="build-essential flex bison bc libelf-dev libssl-dev xz-utils patch
-linux-source-6.1 qemu-system-x86 busybox-static python3 python3-pytest sparse"
+linux-source-6.1 qemu-system-x86 busybox-static python3 python3-pytest sparse
+python3-sphinx furo"
 
 missing=
 for p in $packages; do

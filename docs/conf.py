@@ -1,0 +1,13 @@
+# Sphinx configuration for the kdkit course. Build with `make docs`.
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath("_ext"))
+
+project = "kdkit"
+copyright = "the kdkit authors"
+extensions = ["kdkit_cases"]
+html_theme = "furo"
+html_title = "kdkit: Linux driver labs"
+exclude_patterns = ["_build"]
+highlight_language = "none"
