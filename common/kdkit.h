@@ -44,12 +44,21 @@ void kdkit_site_describe(const struct kdkit_site *site, char *buf, size_t len);
 
 /*
  * The error-path sweep (kdkit_sweep.c): make the 1st, 2nd, ... allocation
- * of the student's init fail in turn, until init runs out of them. After
- * each failure, init must return -ENOMEM and leave nothing allocated; each
- * absorbed failure and the final clean init must be undone by exit. @check,
- * if given, runs after each failed init for the lab's own checks.
- * Returns the number of failure points found.
+ * of a bring-up (init, or a probe through bind) fail in turn, until it runs
+ * out of them. After each failure, @up must return -ENOMEM and leave
+ * nothing allocated; each absorbed failure and the final clean run must be
+ * undone by @down. @check, if given, runs after each failure for the lab's
+ * own checks. Returns the number of failure points found.
  */
+struct kdkit_sweep_ops {
+	const char *what;			/* "init", "probe": for messages */
+	int (*up)(struct kunit *test);
+	void (*down)(struct kunit *test);
+	void (*check)(struct kunit *test);	/* optional */
+};
+
+int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops);
+/* The sweep over the student's module init, undone by its exit. */
 int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test));
 
 /*

@@ -48,12 +48,24 @@ static bool has_failed;
 static int bogus_frees;			/* free_irq() of what was never requested */
 static struct kdkit_site bogus_site;
 
-static int alloc_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+/* Save the call stack at probed function @fn, without the kprobe machinery. */
+static void site_save(struct kdkit_site *site, const void *fn)
 {
-	struct kdkit_site *site = (struct kdkit_site *)ri->data;
-	unsigned long fn = (unsigned long)get_kretprobe(ri)->kp.addr;
 	unsigned int i;
 
+	site->nr = stack_trace_save(site->entries, ARRAY_SIZE(site->entries), 0);
+	for (i = 0; i < site->nr; i++) {
+		if (site->entries[i] - (unsigned long)fn < 16) {
+			site->nr -= i;
+			memmove(site->entries, site->entries + i,
+				site->nr * sizeof(site->entries[0]));
+			return;
+		}
+	}
+}
+
+static int alloc_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
 	/*
 	 * Not ours, or nested in an allocator already counted (kmemleak's
 	 * metadata, kvmalloc's kmalloc): skip the return handler.
@@ -61,16 +73,7 @@ static int alloc_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 	if (READ_ONCE(watched) != current || depth)
 		return 1;
 	depth++;
-	site->nr = stack_trace_save(site->entries, ARRAY_SIZE(site->entries), 0);
-	/* Drop the kprobe machinery: start at the allocator itself. */
-	for (i = 0; i < site->nr; i++) {
-		if (site->entries[i] - fn < 16) {
-			site->nr -= i;
-			memmove(site->entries, site->entries + i,
-				site->nr * sizeof(site->entries[0]));
-			break;
-		}
-	}
+	site_save((struct kdkit_site *)ri->data, get_kretprobe(ri)->kp.addr);
 	return 0;
 }
 
@@ -174,7 +177,7 @@ static int irq_request_entry(struct kretprobe_instance *ri, struct pt_regs *regs
 		return 1;
 	req->irq = regs_get_kernel_argument(regs, 0);
 	req->dev_id = (void *)regs_get_kernel_argument(regs, 5);
-	req->site.nr = stack_trace_save(req->site.entries, ARRAY_SIZE(req->site.entries), 0);
+	site_save(&req->site, get_kretprobe(ri)->kp.addr);
 	return 0;
 }
 
@@ -196,8 +199,7 @@ static int irq_free(struct kprobe *p, struct pt_regs *regs)
 	if (forget(dev_id, irq) || READ_ONCE(watched) != current)
 		return 0;
 	if (!bogus_frees++)
-		bogus_site.nr = stack_trace_save(bogus_site.entries,
-						 ARRAY_SIZE(bogus_site.entries), 0);
+		site_save(&bogus_site, p->addr);
 	return 0;
 }
 

@@ -27,6 +27,12 @@ void kdkit_site_describe(const struct kdkit_site *site, char *buf, size_t len)
 	for (i = 0; i < site->nr; i++)
 		if (mod && within_module(site->entries[i], mod))
 			break;
+	/* Reached through kdkit.ko first: the driver's frame was a tail call. */
+	if (i > 0 && i < site->nr && within_module(site->entries[i - 1], THIS_MODULE)) {
+		snprintf(buf, len, "%ps, called by the driver (a tail call: no frame)",
+			 (void *)site->entries[0]);
+		return;
+	}
 	if (i == site->nr) {
 		/* Allocated on the driver's behalf: name the first callers. */
 		for (i = 0; i < site->nr && n < len; i++) {
@@ -56,6 +62,7 @@ EXPORT_SYMBOL_GPL(kdkit_site_describe);
 /* One sweep: counts what went wrong, so that reports stay short. */
 struct sweep {
 	struct kunit *test;
+	const struct kdkit_sweep_ops *ops;
 	int failed_points;
 	/* Too large for the stack: allocated once per sweep. */
 	struct kdkit_site left[SWEEP_MAX_SHOWN], other;
@@ -86,8 +93,8 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	/* The kernel log lists every point, for whoever wants the whole map. */
 	if (kdkit_leak_failed_site(&sw->other)) {
 		kdkit_site_describe(&sw->other, where, wlen);
-		pr_info("kdkit: %s: %s at %s: init returned %d\n",
-			sw->test->name, when, where, ret);
+		pr_info("kdkit: %s: %s at %s: %s returned %d\n",
+			sw->test->name, when, where, sw->ops->what, ret);
 	}
 	bad_frees = kdkit_leak_bogus_frees(&sw->other);
 	if (!n && !bad_frees && ret == want)
@@ -95,11 +102,13 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	if (!sweep_reports(sw))
 		return false;
 	if (ret != want)
-		KUNIT_FAIL(sw->test, "%s: init returned %d, expected %d", when, ret, want);
+		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected %d",
+			   when, sw->ops->what, ret, want);
 	if (bad_frees) {
 		kdkit_site_describe(&sw->other, where, wlen);
-		KUNIT_FAIL(sw->test, "%s: free_irq() of an IRQ never requested, at %s",
-			   when, where);
+		KUNIT_FAIL(sw->test,
+			   "%s: %s or its undoing freed an IRQ never requested, at %s",
+			   when, sw->ops->what, where);
 	}
 	if (n < 0)
 		KUNIT_FAIL(sw->test, "%s: too many allocations left to count", when);
@@ -112,7 +121,7 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	return false;
 }
 
-int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
+int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops)
 {
 	struct sweep *sw = kunit_kzalloc(test, sizeof(*sw), GFP_KERNEL);
 	ktime_t start = ktime_get();
@@ -122,33 +131,59 @@ int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
 
 	KUNIT_ASSERT_NOT_NULL(test, sw);
 	sw->test = test;
+	sw->ops = ops;
 	for (nth = 1; nth <= SWEEP_MAX_POINTS; nth++) {
 		KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
 		current->fail_nth = nth;
-		ret = kdkit_driver_init();
+		ret = ops->up(test);
 		injected = !current->fail_nth;
 		current->fail_nth = 0;
-		/* Whatever init got, exit must give back. */
+		/* Whatever bring-up got, tear-down must give back. */
 		if (!ret)
-			kdkit_driver_exit();
+			ops->down(test);
 
 		if (!injected) {
-			/* No Nth point: init ran clean, and exit undid it all. */
-			sweep_check_run(sw, "init then exit", ret, 0);
+			/* No Nth point: it ran clean, and tear-down undid it all. */
+			snprintf(when, sizeof(when), "%s with no failure", ops->what);
+			sweep_check_run(sw, when, ret, 0);
 			break;
 		}
-		snprintf(when, sizeof(when), "allocation %d of init failed", nth);
-		/* ret == 0: the allocator absorbed the failure and init went on. */
-		if (sweep_check_run(sw, when, ret, ret ? -ENOMEM : 0) && ret && check)
-			check(test);
+		snprintf(when, sizeof(when), "allocation %d of %s failed", nth, ops->what);
+		/* ret == 0: the allocator absorbed the failure and it went on. */
+		if (sweep_check_run(sw, when, ret, ret ? -ENOMEM : 0) && ret && ops->check)
+			ops->check(test);
 	}
 	if (nth > SWEEP_MAX_POINTS)
-		KUNIT_FAIL(test, "init has more than %d failure points", SWEEP_MAX_POINTS);
+		KUNIT_FAIL(test, "%s has more than %d failure points", ops->what,
+			   SWEEP_MAX_POINTS);
 	if (sw->failed_points > SWEEP_MAX_REPORTED)
 		KUNIT_FAIL(test, "... and %d more failed points not shown",
 			   sw->failed_points - SWEEP_MAX_REPORTED);
-	kunit_info(test, "swept %d failure points of init in %lld ms", nth - 1,
-		   ktime_ms_delta(ktime_get(), start));
+	kunit_info(test, "swept %d failure points of %s in %lld ms", nth - 1,
+		   ops->what, ktime_ms_delta(ktime_get(), start));
 	return nth - 1;
+}
+EXPORT_SYMBOL_GPL(kdkit_sweep);
+
+static int sweep_driver_init(struct kunit *test)
+{
+	return kdkit_driver_init();
+}
+
+static void sweep_driver_exit(struct kunit *test)
+{
+	kdkit_driver_exit();
+}
+
+int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
+{
+	const struct kdkit_sweep_ops ops = {
+		.what = "init",
+		.up = sweep_driver_init,
+		.down = sweep_driver_exit,
+		.check = check,
+	};
+
+	return kdkit_sweep(test, &ops);
 }
 EXPORT_SYMBOL_GPL(kdkit_sweep_init);
