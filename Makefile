@@ -14,7 +14,7 @@ strict_flag = $(if $(STRICT),--strict)
 .PHONY: help setup packages kernel test shell bench skels docs check
 
 help: ## list the targets
-	@echo "usage: make TARGET [LAB=hello|vser|fsled|dma] [SRC=labs|solutions|DIR] [STRICT=1]"
+	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
 	@awk -F':.*## ' '/^[a-z]+:.*## / { printf "  %-9s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 packages: ## install the missing Debian packages (apt-get, as root or via sudo)
