@@ -234,28 +234,29 @@ static struct kprobe free_probes[] = {
 	{ .symbol_name = "free_irq", .pre_handler = irq_free },
 };
 
+/* register_k*probes() take arrays of pointers. */
+static struct kretprobe *alloc_probe_ptrs[ARRAY_SIZE(alloc_probes)];
+static struct kprobe *free_probe_ptrs[ARRAY_SIZE(free_probes)];
 static bool probes_registered;
 
 static int kdkit_leak_register(void)
 {
-	struct kretprobe *rps[ARRAY_SIZE(alloc_probes)];
-	struct kprobe *kps[ARRAY_SIZE(free_probes)];
 	unsigned int i;
 	int ret;
 
 	if (probes_registered)
 		return 0;
 	for (i = 0; i < ARRAY_SIZE(alloc_probes); i++)
-		rps[i] = &alloc_probes[i];
+		alloc_probe_ptrs[i] = &alloc_probes[i];
 	for (i = 0; i < ARRAY_SIZE(free_probes); i++)
-		kps[i] = &free_probes[i];
+		free_probe_ptrs[i] = &free_probes[i];
 	/* Frees first, so that nothing recorded can be freed unseen. */
-	ret = register_kprobes(kps, ARRAY_SIZE(kps));
+	ret = register_kprobes(free_probe_ptrs, ARRAY_SIZE(free_probe_ptrs));
 	if (ret)
 		return ret;
-	ret = register_kretprobes(rps, ARRAY_SIZE(rps));
+	ret = register_kretprobes(alloc_probe_ptrs, ARRAY_SIZE(alloc_probe_ptrs));
 	if (ret) {
-		unregister_kprobes(kps, ARRAY_SIZE(kps));
+		unregister_kprobes(free_probe_ptrs, ARRAY_SIZE(free_probe_ptrs));
 		return ret;
 	}
 	probes_registered = true;
@@ -264,18 +265,10 @@ static int kdkit_leak_register(void)
 
 void kdkit_leak_cleanup(void)
 {
-	struct kretprobe *rps[ARRAY_SIZE(alloc_probes)];
-	struct kprobe *kps[ARRAY_SIZE(free_probes)];
-	unsigned int i;
-
 	if (!probes_registered)
 		return;
-	for (i = 0; i < ARRAY_SIZE(alloc_probes); i++)
-		rps[i] = &alloc_probes[i];
-	for (i = 0; i < ARRAY_SIZE(free_probes); i++)
-		kps[i] = &free_probes[i];
-	unregister_kretprobes(rps, ARRAY_SIZE(rps));
-	unregister_kprobes(kps, ARRAY_SIZE(kps));
+	unregister_kretprobes(alloc_probe_ptrs, ARRAY_SIZE(alloc_probe_ptrs));
+	unregister_kprobes(free_probe_ptrs, ARRAY_SIZE(free_probe_ptrs));
 	probes_registered = false;
 	vfree(records);
 	records = NULL;

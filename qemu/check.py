@@ -25,6 +25,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import kdkit  # noqa: E402
 import lab as labmod  # noqa: E402
 import skelgen  # noqa: E402
 
@@ -96,7 +97,7 @@ def skeleton_step(lab):
 
 
 def checkpatch_step():
-    kdir = run(["bash", "qemu/build-kernel.sh", "--dir", "fast"]).stdout.strip()
+    kdir = kdkit.kernel_dir("fast")
     src = os.path.join(kdir, "source")
     checkpatch = os.path.join(os.path.realpath(src), "scripts", "checkpatch.pl")
     dirs = ["common"] + [f"{top}/{l}" for top in ("solutions", "kunit") for l in labmod.labs()]
@@ -111,7 +112,7 @@ def checkpatch_step():
 def strict_build_step(lab):
     """W=1 and sparse (C=1) over the solution, alone (as make shell builds
     it) and linked with the suites and kdkit.ko (as make test does)."""
-    kdir = run(["bash", "qemu/build-kernel.sh", "--dir", "fast"]).stdout.strip()
+    kdir = kdkit.kernel_dir("fast")
     for with_tests, how in ((False, "alone"), (True, "with its suites")):
         with tempfile.TemporaryDirectory() as tmp:
             try:
@@ -127,16 +128,10 @@ def mutant_step(lab, patch):
     then the strict one (KASAN, lockdep) for what only it can see."""
     name = os.path.basename(patch)[:-len(".patch")]
     with tempfile.TemporaryDirectory() as tmp:
-        for f in labmod.student_files(lab):
-            with open(os.path.join(KIT, "solutions", lab, f), "rb") as a, \
-                 open(os.path.join(tmp, f), "wb") as b:
-                b.write(a.read())
-        with open(patch) as p:
-            applied = subprocess.run(["patch", "-s", "-p1", "-d", tmp], stdin=p,
-                                     capture_output=True, text=True)
-        if applied.returncode != 0:
-            verdict(f"{lab} mutant {name} is caught", False,
-                    "the patch no longer applies to the solution; update it\n" + applied.stdout)
+        try:
+            labmod.patched_solution(lab, patch, tmp)
+        except labmod.LabError as e:
+            verdict(f"{lab} mutant {name} is caught", False, str(e))
             return
         for strict in (False, True):
             proc, m = kdkit_test(lab, tmp, strict)

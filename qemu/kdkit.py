@@ -78,7 +78,7 @@ def boot_once(kdir, modules, plan, strict, workdir, n, accel):
     limit = KVM_START if accel == "kvm" else TIMEOUT
     secs, timed_out = vm.boot(cmd, limit)
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
-    return read(channel), read(console), timed_out, secs, console
+    return read(channel), read(console), timed_out, secs
 
 
 def run_tests(args):
@@ -88,13 +88,13 @@ def run_tests(args):
     os.makedirs(os.path.join(CACHE, "runs"), exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{args.lab}-", dir=os.path.join(CACHE, "runs"))
     accels = accel_order()
-    boots, boot_secs, logs = 0, 0.0, []
+    boots, boot_secs = 0, 0.0
     while outcome.pending():
         boots += 1
         sel = outcome.pending()
         only = "" if boots == 1 else " ".join(sel)
         text = plan_text(only, modules)
-        channel, console, timed_out, secs, log = boot_once(
+        channel, console, timed_out, secs = boot_once(
             kdir, modules, text, args.strict, workdir, boots, accels[0])
         if accels[0] == "kvm" and timed_out and not console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
@@ -103,7 +103,6 @@ def run_tests(args):
             boots -= 1
             continue
         boot_secs += secs
-        logs.append(log)
         if not outcome.add_boot(channel, console, timed_out, TIMEOUT) and outcome.pending():
             outcome.give_up("a boot made no progress, so the harness gave up")
     counts = report(outcome, origin)

@@ -86,6 +86,20 @@ def resolve_src(lab, src):
                    f"lab {lab} needs: {' '.join(student_files(lab))}")
 
 
+def patched_solution(lab, patch, dest):
+    """Copy lab's solution files into dest and apply one defect to them:
+    how the harness fixtures and the lab mutants are made. Raises LabError
+    if the patch no longer applies."""
+    for f in student_files(lab):
+        shutil.copyfile(os.path.join(KIT, "solutions", lab, f), os.path.join(dest, f))
+    with open(patch) as p:
+        proc = subprocess.run(["patch", "-s", "-p1", "-d", dest], stdin=p,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise LabError(f"{patch} no longer applies to solutions/{lab}; update it\n{proc.stdout}")
+    return dest
+
+
 def _sync(src, dst):
     """Copy a file only if it changed, so that make rebuilds only what did."""
     if os.path.isfile(dst):

@@ -21,7 +21,7 @@ class VmError(Exception):
     """The VM could not be started: the message says what to do next."""
 
 
-def initramfs(kernel_dir, out, plan, modules, extra=()):
+def initramfs(kernel_dir, out, plan, modules):
     """Write an uncompressed initramfs: busybox, /init, the plan, modules."""
     gen = os.path.join(kernel_dir, "usr", "gen_init_cpio")
     if not os.path.exists(BUSYBOX):
@@ -40,7 +40,7 @@ def initramfs(kernel_dir, out, plan, modules, extra=()):
     with open(plan_path, "w") as f:
         f.write(plan)
     spec.append(f"file /kdkit/plan {plan_path} 0644 0 0")
-    for m in list(modules) + list(extra):
+    for m in modules:
         spec.append(f"file /kdkit/{os.path.basename(m)} {m} 0755 0 0")
     spec_path = out + ".list"
     with open(spec_path, "w") as f:
@@ -50,7 +50,7 @@ def initramfs(kernel_dir, out, plan, modules, extra=()):
 
 
 def command(kernel_dir, initrd, console, results, strict=False, accel="tcg",
-            interactive=False, extra_args=()):
+            interactive=False):
     if not shutil.which(QEMU):
         raise VmError(f"{QEMU} is missing; run 'make setup'")
     kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
@@ -61,7 +61,7 @@ def command(kernel_dir, initrd, console, results, strict=False, accel="tcg",
            "-append", CMDLINE, "-display", "none", "-no-reboot",
            "-serial", "mon:stdio" if interactive else f"file:{console}",
            "-serial", f"file:{results}"]
-    return cmd + list(extra_args)
+    return cmd
 
 
 def boot(cmd, timeout):

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+import lab
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIT = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -17,10 +19,7 @@ def fixture(name, tmp_path):
     """The hello solution with one fixture's defect, in a folder of its own."""
     src = tmp_path / "src"
     src.mkdir()
-    (src / "hello.c").write_bytes(open(os.path.join(KIT, "solutions", "hello", "hello.c"), "rb").read())
-    with open(os.path.join(FIXTURES, f"{name}.patch")) as patch:
-        subprocess.run(["patch", "-s", "-p1", "-d", str(src)], stdin=patch, check=True)
-    return str(src)
+    return lab.patched_solution("hello", os.path.join(FIXTURES, f"{name}.patch"), str(src))
 
 
 def kdkit(*args, timeout=None):
