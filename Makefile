@@ -11,7 +11,7 @@ kdkit = $(PYTHON) qemu/kdkit.py
 flavour = $(if $(STRICT),strict,fast)
 strict_flag = $(if $(STRICT),--strict)
 
-.PHONY: help setup packages kernel test shell bench skels docs check
+.PHONY: help setup packages kernel test shell panel bench skels docs check
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -32,6 +32,9 @@ test: kernel ## build LAB from SRC, boot, run its KUnit suites
 
 shell: kernel ## a VM with LAB's module loaded (leave: reboot -f, or Ctrl-a x)
 	@$(kdkit) shell "$(LAB)" --src "$(SRC)" $(strict_flag)
+
+panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
+	@$(kdkit) panel "$(or $(LAB),fsled)"
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"

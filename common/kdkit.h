@@ -33,6 +33,8 @@ struct kdkit_site {
  */
 int kdkit_leak_begin(void);
 int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left);
+/* End the window; fail @test, naming the sites, if anything is left. */
+int kdkit_leak_expect_none(struct kunit *test, const char *when);
 /* Where the last window's first failed allocation was made, if one failed. */
 bool kdkit_leak_failed_site(struct kdkit_site *site);
 /* How many free_irq() calls of the last window freed what it never got. */
@@ -45,16 +47,21 @@ void kdkit_site_describe(const struct kdkit_site *site, char *buf, size_t len);
 /*
  * The error-path sweep (kdkit_sweep.c): make the 1st, 2nd, ... allocation
  * of a bring-up (init, or a probe through bind) fail in turn, until it runs
- * out of them. After each failure, @up must return -ENOMEM and leave
- * nothing allocated; each absorbed failure and the final clean run must be
- * undone by @down. @check, if given, runs after each failure for the lab's
- * own checks. Returns the number of failure points found.
+ * out of them. After each failure, @up must return -ENOMEM (any error, if
+ * @any_error) and leave nothing allocated; each absorbed failure and the
+ * final clean run must be undone by @down. @check, if given, runs after
+ * each failure for the lab's own checks. Returns the number of points.
  */
 struct kdkit_sweep_ops {
 	const char *what;			/* "init", "probe": for messages */
 	int (*up)(struct kunit *test);
 	void (*down)(struct kunit *test);
 	void (*check)(struct kunit *test);	/* optional */
+	/*
+	 * Kernel helpers may report a failed allocation as another error:
+	 * devm_ioremap_resource() says -EBUSY when it cannot record its claim.
+	 */
+	bool any_error;
 };
 
 int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops);

@@ -312,17 +312,27 @@ int kdkit_leak_bogus_frees(struct kdkit_site *site)
 EXPORT_SYMBOL_GPL(kdkit_leak_bogus_frees);
 
 /*
- * Caches that keep what they allocate on purpose: idr_preload() fills a
- * per-CPU pool of radix tree nodes for later use, not for its caller.
+ * Allocations kept on purpose, not for their caller: idr_preload() fills a
+ * per-CPU pool of radix tree nodes; a vmap_area outlives its mapping (it is
+ * purged lazily, or stays as a node of free space), and so does kmemleak's
+ * note on it. Each mapping's own vm_struct is freed at once by iounmap()
+ * or vfree(), and is counted.
  */
 static bool kept_on_purpose(const struct kdkit_site *site)
 {
+	static const char *const keepers[] = {
+		"__radix_tree_preload", "alloc_vmap_area", "kmemleak_scan_area",
+	};
 	char sym[KSYM_SYMBOL_LEN];
+	unsigned int i;
 
 	if (site->nr < 2)
 		return false;
 	sprint_symbol_no_offset(sym, site->entries[1]);
-	return !strcmp(sym, "__radix_tree_preload");
+	for (i = 0; i < ARRAY_SIZE(keepers); i++)
+		if (!strcmp(sym, keepers[i]))
+			return true;
+	return false;
 }
 
 int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left)

@@ -4,8 +4,7 @@
  * file is its core; the sweep, the leak accounting and user memory for
  * tests have a file each.
  *
- * It watches each module that carries KUnit suites at MODULE_STATE_COMING,
- * before KUnit runs them, and does two things there:
+ * It watches each module that carries KUnit suites, and does three things:
  *
  * - It drops the suites and cases that the "only" parameter does not name.
  *   KUnit in 6.1 runs every suite of a module on load and has no filter for
@@ -16,6 +15,10 @@
  *   for kdkit_driver_init()/kdkit_driver_exit(). The student's driver then
  *   runs only inside test cases, and a failing init cannot abort the load
  *   (which would discard the suites' results with the module).
+ *
+ * - It runs the suites itself once the module is live. KUnit would run
+ *   them at MODULE_STATE_COMING, before the module has its sysfs kobject,
+ *   and a driver registered then warns in module_add_driver().
  */
 #include <linux/module.h>
 #include <linux/sched.h>
@@ -32,6 +35,9 @@ MODULE_PARM_DESC(only, "suites or suite.case names to run (default: all)");
 static struct module *driver_mod;
 static int (*driver_init)(void);
 static void (*driver_exit)(void);
+static struct kunit_suite **driver_suites;
+static int driver_nr_suites;
+static bool driver_suites_ran;
 
 int kdkit_driver_init(void)
 {
@@ -97,12 +103,13 @@ static void kdkit_coming(struct module *mod)
 	mod->init = NULL;
 	mod->exit = NULL;
 
-	if (!*skip_spaces(only))
-		return;
 	for (i = 0; i < mod->num_kunit_suites; i++)
-		if (kdkit_filter_cases(mod->kunit_suites[i]))
+		if (!*skip_spaces(only) || kdkit_filter_cases(mod->kunit_suites[i]))
 			mod->kunit_suites[kept++] = mod->kunit_suites[i];
-	mod->num_kunit_suites = kept;
+	/* Hidden from KUnit's notifier, which runs after this one. */
+	driver_suites = mod->kunit_suites;
+	driver_nr_suites = kept;
+	mod->num_kunit_suites = 0;
 }
 
 static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,
@@ -117,13 +124,20 @@ static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,
 		break;
 	case MODULE_STATE_LIVE:
 		if (mod == driver_mod) {
-			driver_init = NULL;	/* its init text is freed now */
+			/* In the loader's process, while the init text still exists. */
+			__kunit_test_suites_init(driver_suites, driver_nr_suites);
+			driver_suites_ran = true;
+			driver_init = NULL;	/* its init text is freed next */
 			kdkit_umem_loader(NULL);
 		}
 		break;
 	case MODULE_STATE_GOING:
-		if (mod == driver_mod)
+		if (mod == driver_mod) {
+			if (driver_suites_ran)
+				__kunit_test_suites_exit(driver_suites, driver_nr_suites);
+			driver_suites_ran = false;
 			driver_mod = NULL;
+		}
 		break;
 	}
 	return NOTIFY_DONE;

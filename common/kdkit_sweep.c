@@ -27,33 +27,31 @@ void kdkit_site_describe(const struct kdkit_site *site, char *buf, size_t len)
 	for (i = 0; i < site->nr; i++)
 		if (mod && within_module(site->entries[i], mod))
 			break;
-	/* Reached through kdkit.ko first: the driver's frame was a tail call. */
-	if (i > 0 && i < site->nr && within_module(site->entries[i - 1], THIS_MODULE)) {
-		snprintf(buf, len, "%ps, called by the driver (a tail call: no frame)",
-			 (void *)site->entries[0]);
-		return;
-	}
-	if (i == site->nr) {
-		/* Allocated on the driver's behalf: name the first callers. */
-		for (i = 0; i < site->nr && n < len; i++) {
-			if (within_module(site->entries[i], THIS_MODULE) || shown >= 4)
-				continue;
-			n += snprintf(buf + n, len - n, "%s%pS", shown++ ? " <- " : "",
+	/*
+	 * No driver frame before the harness's (or none at all): the kernel
+	 * allocated on the driver's behalf, or the driver tail-called it and
+	 * left no frame. Name the kernel's callers, which show which.
+	 */
+	if (i == site->nr || (i > 0 && within_module(site->entries[i - 1], THIS_MODULE))) {
+		for (i = 0; i < site->nr && shown < 5 && n < len; i++) {
+			if (within_module(site->entries[i], THIS_MODULE))
+				break;
+			n += scnprintf(buf + n, len - n, "%s%ps", shown++ ? " <- " : "",
 				      (void *)site->entries[i]);
 		}
 		return;
 	}
 	/* The allocator, the kernel function the driver called, the driver. */
 	if (i > 1)
-		n = snprintf(buf, len, "%ps <- ", (void *)site->entries[0]);
+		n = scnprintf(buf, len, "%ps <- ", (void *)site->entries[0]);
 	if (i > 2)
-		n += snprintf(buf + n, len - n, "... <- ");
+		n += scnprintf(buf + n, len - n, "... <- ");
 	if (i > 0)
-		n += snprintf(buf + n, len - n, "%pS <- ", (void *)site->entries[i - 1]);
+		n += scnprintf(buf + n, len - n, "%pS <- ", (void *)site->entries[i - 1]);
 	for (; i < site->nr && shown < 2 && n < len; i++, shown++) {
 		if (!within_module(site->entries[i], mod))
 			break;
-		n += snprintf(buf + n, len - n, "%s%pS", shown ? " <- " : "",
+		n += scnprintf(buf + n, len - n, "%s%pS", shown ? " <- " : "",
 			      (void *)site->entries[i]);
 	}
 }
@@ -88,6 +86,7 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	char *where = sw->where;
 	size_t wlen = sizeof(sw->where);
 	int i, n, bad_frees;
+	bool ret_ok;
 
 	n = kdkit_leak_end(left, SWEEP_MAX_SHOWN);
 	/* The kernel log lists every point, for whoever wants the whole map. */
@@ -97,11 +96,15 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 			sw->test->name, when, where, sw->ops->what, ret);
 	}
 	bad_frees = kdkit_leak_bogus_frees(&sw->other);
-	if (!n && !bad_frees && ret == want)
+	ret_ok = ret == want || (want && ret < 0 && sw->ops->any_error);
+	if (!n && !bad_frees && ret_ok)
 		return true;
 	if (!sweep_reports(sw))
 		return false;
-	if (ret != want)
+	if (!ret_ok && sw->ops->any_error)
+		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected an error",
+			   when, sw->ops->what, ret);
+	else if (!ret_ok)
 		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected %d",
 			   when, sw->ops->what, ret, want);
 	if (bad_frees) {
@@ -120,6 +123,26 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	}
 	return false;
 }
+
+int kdkit_leak_expect_none(struct kunit *test, const char *when)
+{
+	/* Not allocated: the window is open. One window at a time exists. */
+	static struct kdkit_site left[SWEEP_MAX_SHOWN];
+	char where[160];
+	int i, n;
+
+	n = kdkit_leak_end(left, SWEEP_MAX_SHOWN);
+	if (n < 0)
+		KUNIT_FAIL(test, "%s: too many allocations left to count", when);
+	else if (n)
+		KUNIT_FAIL(test, "%s: %d allocation(s) never freed", when, n);
+	for (i = 0; i < n && i < SWEEP_MAX_SHOWN; i++) {
+		kdkit_site_describe(&left[i], where, sizeof(where));
+		kunit_err(test, "    allocated at %s", where);
+	}
+	return n;
+}
+EXPORT_SYMBOL_GPL(kdkit_leak_expect_none);
 
 int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops)
 {

@@ -4,6 +4,7 @@
   kdkit.py test  LAB [--src DIR] [--strict]   run the lab's KUnit suites
   kdkit.py shell LAB [--src DIR] [--strict]   a VM with the lab's module
   kdkit.py bench LAB [--src DIR]              edit-to-result, split up
+  kdkit.py panel fsled                        the LEDs of a running shell
 
 Settings from the environment: KDKIT_CACHE (where kernels and builds live),
 KDKIT_TIMEOUT (seconds a boot may take, default 60), KDKIT_ACCEL (tcg, or
@@ -22,6 +23,7 @@ import tempfile
 import time
 
 import lab as labmod
+import ledpanel
 import results
 import vm
 from ktap import CRASHED, FAILED, PASSED, SKIPPED
@@ -56,10 +58,10 @@ def prepare(args, with_tests=True):
     kdir = kernel_dir(flavour)
     t0 = time.monotonic()
     bdir = build_dir(args.lab, srcdir, flavour, "test" if with_tests else "shell")
-    modules, warnings, origin = labmod.build(args.lab, srcdir, kdir, bdir, with_tests)
+    built, warnings, origin = labmod.build(args.lab, srcdir, kdir, bdir, with_tests)
     if warnings.strip():
         print(warnings.rstrip())
-    return kdir, modules, origin, time.monotonic() - t0
+    return kdir, built, origin, time.monotonic() - t0
 
 
 def accel_order():
@@ -69,12 +71,12 @@ def accel_order():
     return ["kvm", "tcg"] if want == "kvm" else ["tcg"]
 
 
-def boot_once(kdir, modules, plan, strict, workdir, n, accel):
+def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
     initrd = os.path.join(workdir, f"initrd-{n}.cpio")
     console = os.path.join(workdir, f"console-{n}.log")
     channel = os.path.join(workdir, f"results-{n}.log")
-    vm.initramfs(kdir, initrd, plan, modules)
-    cmd = vm.command(kdir, initrd, console, channel, strict, accel)
+    vm.initramfs(kdir, initrd, plan, built.files())
+    cmd = vm.command(kdir, initrd, console, channel, board, workdir, strict, accel)
     limit = KVM_START if accel == "kvm" else TIMEOUT
     secs, timed_out = vm.boot(cmd, limit)
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
@@ -82,7 +84,7 @@ def boot_once(kdir, modules, plan, strict, workdir, n, accel):
 
 
 def run_tests(args):
-    kdir, modules, origin, build_secs = prepare(args)
+    kdir, built, origin, build_secs = prepare(args)
     plan = labmod.expected_cases(args.lab)
     outcome = results.Outcome(plan)
     os.makedirs(os.path.join(CACHE, "runs"), exist_ok=True)
@@ -93,9 +95,9 @@ def run_tests(args):
         boots += 1
         sel = outcome.pending()
         only = "" if boots == 1 else " ".join(sel)
-        text = plan_text(only, modules)
+        text = plan_text(only, built)
         channel, console, timed_out, secs = boot_once(
-            kdir, modules, text, args.strict, workdir, boots, accels[0])
+            kdir, built, labmod.board(args.lab), text, args.strict, workdir, boots, accels[0])
         if accels[0] == "kvm" and timed_out and not console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
                   "falling back to TCG (unset KDKIT_ACCEL to skip this wait)")
@@ -116,13 +118,16 @@ def run_tests(args):
     return (1 if failed else 0), build_secs, boot_secs, boots
 
 
-def plan_text(only, modules):
-    """The guest's plan: the KUnit module, then the userspace suites run
-    with the student's module alone. See qemu/init."""
-    names = [os.path.basename(m) for m in modules]
-    text = f"only {only}\ngroup 1 {names[0]}\n"
-    if len(names) > 3:
-        text += f"user 2 {names[2]} {' '.join(names[3:])}\n"
+def plan_text(only, built):
+    """The guest's plan: the board, the KUnit module, then the userspace
+    suites run with the student's module alone. See qemu/init."""
+    name = os.path.basename
+    text = f"only {only}\n"
+    if built.board:
+        text += f"load {name(built.board)}\n"
+    text += f"group 1 {name(built.module)}\n"
+    if built.plain:
+        text += f"user 2 {name(built.plain)} {' '.join(map(name, built.progs))}\n"
     return text
 
 
@@ -150,16 +155,46 @@ def report(outcome, origin):
     return outcome.counts()
 
 
+def shell_dirs():
+    return os.path.join(CACHE, "shell")
+
+
 def run_shell(args):
-    kdir, modules, _origin, _secs = prepare(args, with_tests=False)
-    workdir = tempfile.mkdtemp(prefix=f"{args.lab}-shell-")
+    kdir, built, _origin, _secs = prepare(args, with_tests=False)
+    board = labmod.board(args.lab)
+    os.makedirs(shell_dirs(), exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix=f"{args.lab}-", dir=shell_dirs())
     initrd = os.path.join(workdir, "initrd.cpio")
-    name = os.path.basename(modules[0])
-    vm.initramfs(kdir, initrd, f"load {name}\nshell\n", modules)
-    print(f"kdkit: booting a shell with {name} loaded; leave with 'reboot -f' or Ctrl-a x")
-    cmd = vm.command(kdir, initrd, None, os.path.join(workdir, "results.log"), args.strict,
-                     accel_order()[0], interactive=True)
-    os.execvp(cmd[0], cmd)
+    plan = "".join(f"load {os.path.basename(m)}\n" for m in (built.board, built.module) if m)
+    vm.initramfs(kdir, initrd, plan + "shell\n", built.files(), built.tools)
+    tools = f"; try {', '.join(os.path.basename(t) for t in built.tools)}" if built.tools else ""
+    print(f"kdkit: booting a shell with {os.path.basename(built.module)} loaded{tools}; "
+          "leave with 'reboot -f' or Ctrl-a x")
+    cmd = vm.command(kdir, initrd, None, os.path.join(workdir, "results.log"), board, workdir,
+                     args.strict, accel_order()[0], interactive=True)
+    try:
+        if "gpio" in board.devices and sys.stdout.isatty():
+            with ledpanel.Pinned(vm.gpio_file(workdir)):
+                return subprocess.run(cmd).returncode
+        return subprocess.run(cmd).returncode
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_panel(args):
+    """Follow the LEDs of the newest running shell, from another terminal."""
+    if "gpio" not in labmod.board(args.lab).devices:
+        raise labmod.LabError(f"lab {args.lab} has no LED panel; the panel is for LAB=fsled")
+    files = [os.path.join(shell_dirs(), d, "gpio.mem") for d in
+             (os.listdir(shell_dirs()) if os.path.isdir(shell_dirs()) else [])]
+    files = [f for f in files if os.path.exists(f)]
+    if not files:
+        raise labmod.LabError(f"no {args.lab} shell is running; start one with "
+                              f"'make shell LAB={args.lab}', then run this again")
+    newest = max(files, key=os.path.getmtime)
+    print(f"kdkit: LEDs of {os.path.dirname(newest)} (Ctrl-C to stop)")
+    ledpanel.follow(newest)
+    return 0
 
 
 def run_bench(args):
@@ -186,7 +221,7 @@ def run_bench(args):
 
 def main(argv):
     p = argparse.ArgumentParser(prog="kdkit", description=__doc__.splitlines()[0])
-    p.add_argument("action", choices=["test", "shell", "bench"])
+    p.add_argument("action", choices=["test", "shell", "bench", "panel"])
     p.add_argument("lab")
     p.add_argument("--src", default="labs")
     p.add_argument("--strict", action="store_true")
@@ -196,6 +231,9 @@ def main(argv):
             return run_tests(args)[0]
         if args.action == "shell":
             return run_shell(args)
+        if args.action == "panel":
+            labmod.check_lab(args.lab)
+            return run_panel(args)
         return run_bench(args)
     except (labmod.LabError, vm.VmError) as e:
         print(f"kdkit: {e}" if "\n" not in str(e) else str(e), file=sys.stderr)

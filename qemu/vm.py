@@ -21,8 +21,9 @@ class VmError(Exception):
     """The VM could not be started: the message says what to do next."""
 
 
-def initramfs(kernel_dir, out, plan, modules):
-    """Write an uncompressed initramfs: busybox, /init, the plan, modules."""
+def initramfs(kernel_dir, out, plan, modules, tools=()):
+    """Write an uncompressed initramfs: busybox, /init, the plan, modules
+    and programs in /kdkit, tools in /usr/bin."""
     gen = os.path.join(kernel_dir, "usr", "gen_init_cpio")
     if not os.path.exists(BUSYBOX):
         raise VmError(f"{BUSYBOX} is missing; run 'make setup'")
@@ -42,6 +43,8 @@ def initramfs(kernel_dir, out, plan, modules):
     spec.append(f"file /kdkit/plan {plan_path} 0644 0 0")
     for m in modules:
         spec.append(f"file /kdkit/{os.path.basename(m)} {m} 0755 0 0")
+    for t in tools:
+        spec.append(f"file /usr/bin/{os.path.basename(t)} {t} 0755 0 0")
     spec_path = out + ".list"
     with open(spec_path, "w") as f:
         f.write("\n".join(spec) + "\n")
@@ -49,14 +52,29 @@ def initramfs(kernel_dir, out, plan, modules):
         subprocess.run([gen, spec_path], stdout=f, check=True)
 
 
-def command(kernel_dir, initrd, console, results, strict=False, accel="tcg",
-            interactive=False):
+def gpio_file(workdir):
+    """The fsled board's GPIO banks: QEMU's ivshmem memory, a host file."""
+    return os.path.join(workdir, "gpio.mem")
+
+
+def board_args(board, workdir):
+    """QEMU options for a lab's board (lab.Board)."""
+    args = ["-smp", str(board.cpus)]
+    if "gpio" in board.devices:
+        args += ["-object", "memory-backend-file,id=gpio,share=on,size=8M,"
+                 f"mem-path={gpio_file(workdir)}",
+                 "-device", "ivshmem-plain,memdev=gpio"]
+    return args
+
+
+def command(kernel_dir, initrd, console, results, board, workdir, strict=False,
+            accel="tcg", interactive=False):
     if not shutil.which(QEMU):
         raise VmError(f"{QEMU} is missing; run 'make setup'")
     kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
     cmd = [QEMU, "-nodefaults", "-no-user-config", "-machine", "pc",
            "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
-           "-m", "1G" if strict else "256M", "-smp", "1",
+           "-m", "1G" if strict else "256M", *board_args(board, workdir),
            "-bios", QBOOT, "-kernel", kernel, "-initrd", initrd,
            "-append", CMDLINE, "-display", "none", "-no-reboot",
            "-serial", "mon:stdio" if interactive else f"file:{console}",

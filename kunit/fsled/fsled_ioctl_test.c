@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit cases for /dev/fsled: its ioctls, single open and release, called
+ * through the file as a process would call them. Every case loads a fresh
+ * driver, which binds the board's device, and opens the node once; the
+ * registers are read through the tests' own mapping of the banks.
+ */
+#include <linux/file.h>
+#include <linux/kthread.h>
+#include <linux/random.h>
+#include <kunit/test.h>
+#include "fsled_board_test.h"
+
+struct ioctl_ctx {
+	struct fsled_hw *hw;
+	struct file *filp;
+	bool loaded;
+};
+
+static struct file *ioctl_open(void)
+{
+	return filp_open(FSLED_DEV, O_RDWR, 0);
+}
+
+/* Close, and wait for release(): a kernel thread's last fput() is deferred. */
+static void ioctl_close(struct file *filp)
+{
+	filp_close(filp, NULL);
+	flush_delayed_fput();
+}
+
+static long ioctl_call(struct file *filp, unsigned int cmd, unsigned long arg)
+{
+	if (!filp->f_op->unlocked_ioctl)
+		return -ENOTTY;
+	return filp->f_op->unlocked_ioctl(filp, cmd, arg);
+}
+
+static int ioctl_test_init(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	test->priv = ctx;
+	ctx->hw = fsled_hw_get(test);
+	ret = kdkit_driver_init();
+	if (ret) {
+		kunit_err(test, "module init returned %d", ret);
+		return ret;
+	}
+	ctx->loaded = true;
+	ctx->filp = ioctl_open();
+	if (IS_ERR(ctx->filp)) {
+		kunit_err(test, "open %s: %ld", FSLED_DEV, PTR_ERR(ctx->filp));
+		return PTR_ERR(ctx->filp);
+	}
+	return 0;
+}
+
+static void ioctl_test_exit(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+
+	if (!IS_ERR_OR_NULL(ctx->filp))
+		ioctl_close(ctx->filp);
+	if (ctx->loaded)
+		kdkit_driver_exit();
+	fsled_hw_put(ctx->hw);
+}
+
+/* Random bits on every pin but the LEDs', which keep what probe set. */
+static void ioctl_seed_other_pins(struct fsled_hw *hw, struct fsled_regs *regs)
+{
+	struct fsled_regs seeded;
+	unsigned int i;
+
+	fsled_regs_read(hw, regs);
+	for (i = 0; i < FSLED_NR_BANKS; i++) {
+		u32 mask = 0;
+		unsigned int led;
+
+		for (led = 0; led < FSLED_NR_LEDS; led++)
+			if (fsled_pins[led].bank == i)
+				mask |= BIT(fsled_pins[led].pin);
+		seeded.con[i] = regs->con[i];
+		seeded.dat[i] = (get_random_u32() & ~mask) | (regs->dat[i] & mask);
+	}
+	fsled_regs_write(hw, &seeded);
+	*regs = seeded;
+}
+
+static void fsled_on_and_off_change_one_bit(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	struct fsled_regs base, want, got;
+	unsigned int led;
+	char when[32];
+
+	ioctl_seed_other_pins(ctx->hw, &base);
+	for (led = 0; led < FSLED_NR_LEDS; led++) {
+		want = base;
+		want.dat[fsled_pins[led].bank] |= BIT(fsled_pins[led].pin);
+		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_ON, led), 0);
+		fsled_regs_read(ctx->hw, &got);
+		snprintf(when, sizeof(when), "after FSLED_ON %u (LED%u)", led, led + 2);
+		fsled_expect_regs(test, &got, &want, when);
+
+		/* Twice on is still on. */
+		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_ON, led), 0);
+		fsled_regs_read(ctx->hw, &got);
+		fsled_expect_regs(test, &got, &want, when);
+
+		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_OFF, led), 0);
+		fsled_regs_read(ctx->hw, &got);
+		snprintf(when, sizeof(when), "after FSLED_OFF %u (LED%u)", led, led + 2);
+		fsled_expect_regs(test, &got, &base, when);
+	}
+}
+
+static void fsled_bad_led_returns_einval(struct kunit *test)
+{
+	static const unsigned long bad[] = { FSLED_NR_LEDS, FSLED_NR_LEDS + 1, 100,
+					     0x100000000UL, ULONG_MAX };
+	struct ioctl_ctx *ctx = test->priv;
+	struct fsled_regs before, after;
+	unsigned int i;
+
+	fsled_regs_read(ctx->hw, &before);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_ON, bad[i]), -EINVAL,
+				    "FSLED_ON with LED argument %lu", bad[i]);
+		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_OFF, bad[i]), -EINVAL,
+				    "FSLED_OFF with LED argument %lu", bad[i]);
+	}
+	fsled_regs_read(ctx->hw, &after);
+	fsled_expect_regs(test, &after, &before, "after bad LED numbers");
+}
+
+static void fsled_unknown_command_returns_enotty(struct kunit *test)
+{
+	static const unsigned int unknown[] = {
+		_IOW(FSLED_IOC_MAGIC, 2, unsigned int),
+		_IOR(FSLED_IOC_MAGIC, 0, unsigned int),		/* ON, read not write */
+		_IOW(FSLED_IOC_MAGIC, 1, unsigned long),	/* OFF, another size */
+		_IO('v', 0),
+		0,
+	};
+	struct ioctl_ctx *ctx = test->priv;
+	struct fsled_regs before, after;
+	unsigned int i;
+
+	fsled_regs_read(ctx->hw, &before);
+	for (i = 0; i < ARRAY_SIZE(unknown); i++)
+		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, unknown[i], FSLED_LED2), -ENOTTY,
+				    "ioctl command %#x", unknown[i]);
+	fsled_regs_read(ctx->hw, &after);
+	fsled_expect_regs(test, &after, &before, "after unknown commands");
+}
+
+static void fsled_second_open_returns_ebusy(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	struct file *second = ioctl_open();
+
+	KUNIT_EXPECT_EQ_MSG(test, PTR_ERR_OR_ZERO(second), -EBUSY,
+			    "a second open while the first is open");
+	if (!IS_ERR(second))
+		ioctl_close(second);
+
+	/* Once the first is closed, the device opens again, every time. */
+	ioctl_close(ctx->filp);
+	ctx->filp = ioctl_open();
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ctx->filp),
+			       "open after the only opener closed: %ld", PTR_ERR(ctx->filp));
+	ioctl_close(ctx->filp);
+	ctx->filp = ioctl_open();
+	KUNIT_EXPECT_FALSE_MSG(test, IS_ERR(ctx->filp),
+			       "open after a second close: %ld", PTR_ERR(ctx->filp));
+}
+
+static void fsled_release_turns_every_led_off(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	struct fsled_regs base, got;
+	unsigned int led;
+
+	ioctl_seed_other_pins(ctx->hw, &base);
+	for (led = 0; led < FSLED_NR_LEDS; led++)
+		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_ON, led), 0);
+	ioctl_close(ctx->filp);
+	ctx->filp = NULL;
+	fsled_regs_read(ctx->hw, &got);
+	fsled_expect_regs(test, &got, &base, "after the last close");
+}
+
+/*
+ * Two threads share one open file, on two CPUs, and switch LED4 and LED5:
+ * two pins of one DAT register. Each checks its own LED after every ioctl.
+ * A read-modify-write without a lock loses the other thread's updates.
+ */
+#define RACE_ROUNDS	20000
+
+struct racer {
+	struct file *filp;
+	struct fsled_hw *hw;
+	unsigned int led;
+	atomic_t *ready;
+	unsigned int wrong;	/* checks that found the LED not as just set */
+	long err;
+	struct completion done;
+};
+
+static int racer_run(void *data)
+{
+	struct racer *r = data;
+	unsigned int i;
+
+	/* Start together, so that the two loops overlap. */
+	atomic_dec(r->ready);
+	while (atomic_read(r->ready))
+		cpu_relax();
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		bool on = !(i & 1);
+
+		r->err = ioctl_call(r->filp, on ? FSLED_ON : FSLED_OFF, r->led);
+		if (r->err)
+			break;
+		if (fsled_led_is_on(r->hw, r->led) != on)
+			r->wrong++;
+		if (!(i % 256))
+			cond_resched();
+	}
+	complete(&r->done);
+	return 0;
+}
+
+static void fsled_two_threads_on_one_fd_stay_consistent(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	struct task_struct *task[2];
+	struct racer *r;
+	atomic_t ready = ATOMIC_INIT(2);
+	unsigned int i;
+
+	KUNIT_ASSERT_GE_MSG(test, num_online_cpus(), 2U, "this case needs a VM with 2 CPUs");
+	r = kunit_kcalloc(test, 2, sizeof(*r), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	for (i = 0; i < 2; i++) {
+		r[i] = (struct racer){ .filp = ctx->filp, .hw = ctx->hw,
+				       .led = FSLED_LED4 + i, .ready = &ready };
+		init_completion(&r[i].done);
+		task[i] = kthread_create(racer_run, &r[i], "fsled-racer/%u", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(task[i]));
+		kthread_bind(task[i], i);
+		get_task_struct(task[i]);
+	}
+	for (i = 0; i < 2; i++)
+		wake_up_process(task[i]);
+	/* Both must have run: kthread_stop() of a thread not yet started skips it. */
+	for (i = 0; i < 2; i++)
+		wait_for_completion(&r[i].done);
+	for (i = 0; i < 2; i++) {
+		kthread_stop(task[i]);
+		put_task_struct(task[i]);
+	}
+	for (i = 0; i < 2; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, r[i].err, 0L, "LED%u: ioctl returned %ld",
+				    r[i].led + 2, r[i].err);
+		KUNIT_EXPECT_EQ_MSG(test, r[i].wrong, 0U,
+				    "LED%u was not as its thread had just set it %u times in %u: "
+				    "the other thread's read-modify-write overwrote it",
+				    r[i].led + 2, r[i].wrong, RACE_ROUNDS);
+		/* The last round of each thread switched its LED off. */
+		KUNIT_EXPECT_FALSE_MSG(test, fsled_led_is_on(ctx->hw, r[i].led),
+				       "LED%u is on after its thread's last FSLED_OFF", r[i].led + 2);
+	}
+}
+
+static struct kunit_case fsled_ioctl_cases[] = {
+	KUNIT_CASE(fsled_on_and_off_change_one_bit),
+	KUNIT_CASE(fsled_bad_led_returns_einval),
+	KUNIT_CASE(fsled_unknown_command_returns_enotty),
+	KUNIT_CASE(fsled_second_open_returns_ebusy),
+	KUNIT_CASE(fsled_release_turns_every_led_off),
+	KUNIT_CASE(fsled_two_threads_on_one_fd_stay_consistent),
+	{}
+};
+
+static struct kunit_suite fsled_ioctl_suite = {
+	.name = "fsled_ioctl",
+	.init = ioctl_test_init,
+	.exit = ioctl_test_exit,
+	.test_cases = fsled_ioctl_cases,
+};
+
+kunit_test_suite(fsled_ioctl_suite);
+
+MODULE_LICENSE("GPL");

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit cases for fsled's probe and remove, error paths included. The
+ * driver is reached as the kernel reaches it: its module init registers it
+ * and binds the board's device, and the tests unbind and bind that device
+ * again, which runs remove() and probe() in the test's own task, where
+ * fault injection (fail-nth) applies. Any driver that binds the "fsled"
+ * platform device passes, whatever its internals.
+ */
+#include <linux/random.h>
+#include <kunit/test.h>
+#include "fsled_board_test.h"
+
+struct probe_ctx {
+	struct fsled_hw *hw;
+	struct device_driver *drv;	/* the driver under test, once bound */
+	int mappings;			/* bank mappings before the driver's */
+	bool loaded;
+};
+
+static int probe_test_init(struct kunit *test)
+{
+	struct probe_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+
+	if (!ctx)
+		return -ENOMEM;
+	test->priv = ctx;
+	ctx->hw = fsled_hw_get(test);
+	return 0;
+}
+
+static void probe_test_exit(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	if (ctx->loaded)
+		kdkit_driver_exit();
+	fsled_hw_put(ctx->hw);
+}
+
+/* Load the module: its init must bind the board's device. */
+static void probe_load(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	int ret = kdkit_driver_init();
+
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
+	ctx->loaded = true;
+	KUNIT_ASSERT_TRUE_MSG(test, fsled_bound(ctx->hw),
+			      "module init did not bind the fsled device: did probe fail?");
+	ctx->drv = ctx->hw->pdev->dev.driver;
+}
+
+/* Load, then unbind: the driver is registered and the device is free. */
+static void probe_load_unbound(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	probe_load(test);
+	device_release_driver(&ctx->hw->pdev->dev);
+	ctx->mappings = fsled_count_mappings(test, ctx->hw);
+}
+
+static int probe_bind(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	return device_driver_attach(ctx->drv, &ctx->hw->pdev->dev);
+}
+
+static void probe_unbind(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	device_release_driver(&ctx->hw->pdev->dev);
+}
+
+/* Nothing of a failed probe, or of a remove, may remain. */
+static void probe_expect_nothing_left(struct kunit *test, const char *when)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	KUNIT_EXPECT_FALSE_MSG(test, fsled_bound(ctx->hw), "%s: the device is still bound", when);
+	KUNIT_EXPECT_EQ_MSG(test, fsled_count_mappings(test, ctx->hw), ctx->mappings,
+			    "%s: a bank is still ioremapped (see /proc/vmallocinfo)", when);
+	fsled_expect_banks_free(test, ctx->hw, when);
+	fsled_expect_no_node(test, when);
+}
+
+static void probe_check_failure(struct kunit *test)
+{
+	probe_expect_nothing_left(test, "after a failed probe");
+}
+
+static void fsled_probe_sets_only_the_led_pins(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct fsled_regs before, after, want;
+	unsigned int round, i;
+	char when[48];
+
+	probe_load_unbound(test);
+	/* Other pins' bits at random, and both extremes, must all survive. */
+	for (round = 0; round < 6; round++) {
+		for (i = 0; i < FSLED_NR_BANKS; i++) {
+			before.con[i] = round == 0 ? 0 : round == 1 ? ~0U : get_random_u32();
+			before.dat[i] = round == 0 ? 0 : round == 1 ? ~0U : get_random_u32();
+		}
+		fsled_regs_write(ctx->hw, &before);
+		KUNIT_ASSERT_EQ_MSG(test, probe_bind(test), 0, "probe failed");
+
+		want = before;
+		for (i = 0; i < FSLED_NR_LEDS; i++) {
+			unsigned int b = fsled_pins[i].bank, pin = fsled_pins[i].pin;
+
+			want.con[b] = (want.con[b] & ~(0xfU << (pin * 4))) | (0x1U << (pin * 4));
+			want.dat[b] &= ~BIT(pin);
+		}
+		fsled_regs_read(ctx->hw, &after);
+		snprintf(when, sizeof(when), "after probe (seed %u)", round);
+		fsled_expect_regs(test, &after, &want, when);
+		probe_unbind(test);
+	}
+}
+
+static void fsled_probe_unwinds_every_failure(struct kunit *test)
+{
+	const struct kdkit_sweep_ops ops = {
+		.what = "probe",
+		.up = probe_bind,
+		.down = probe_unbind,
+		.check = probe_check_failure,
+		.any_error = true,
+	};
+	int points;
+
+	probe_load_unbound(test);
+	points = kdkit_sweep(test, &ops);
+	/* At least: the state, a claim and a mapping per bank, the device. */
+	KUNIT_EXPECT_GE(test, points, 1 + 2 * FSLED_NR_BANKS + 1);
+}
+
+static void fsled_probe_of_a_claimed_bank_returns_ebusy(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct fsled_hw *hw = ctx->hw;
+	unsigned int i;
+	char when[48];
+	int ret;
+
+	probe_load_unbound(test);
+	for (i = 0; i < FSLED_NR_BANKS; i++) {
+		struct resource *r = request_mem_region(hw->res[i]->start,
+							resource_size(hw->res[i]), "kdkit-taken");
+
+		KUNIT_ASSERT_NOT_NULL(test, r);
+		KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+		ret = probe_bind(test);
+		if (!ret)
+			probe_unbind(test);
+		snprintf(when, sizeof(when), "after probe with %s taken", fsled_bank_names[i]);
+		kdkit_leak_expect_none(test, when);
+		release_mem_region(hw->res[i]->start, resource_size(hw->res[i]));
+		KUNIT_EXPECT_EQ_MSG(test, ret, -EBUSY,
+				    "probe with bank %s claimed by another driver returned %d",
+				    fsled_bank_names[i], ret);
+		probe_expect_nothing_left(test, when);
+	}
+	/* With every bank free again, it binds. */
+	KUNIT_EXPECT_EQ(test, probe_bind(test), 0);
+}
+
+static void fsled_remove_leaves_leds_off_and_releases_all(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct fsled_regs lit;
+	unsigned int i;
+
+	probe_load_unbound(test);
+	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
+	/* Every LED on, as a user may have left them. */
+	fsled_regs_read(ctx->hw, &lit);
+	for (i = 0; i < FSLED_NR_LEDS; i++)
+		lit.dat[fsled_pins[i].bank] |= BIT(fsled_pins[i].pin);
+	fsled_regs_write(ctx->hw, &lit);
+	probe_unbind(test);
+	kdkit_leak_expect_none(test, "probe, then remove");
+
+	for (i = 0; i < FSLED_NR_LEDS; i++)
+		KUNIT_EXPECT_FALSE_MSG(test, fsled_led_is_on(ctx->hw, i),
+				       "LED%u is still on after remove", i + 2);
+	probe_expect_nothing_left(test, "after remove");
+}
+
+static void fsled_module_load_and_unload_leave_nothing(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	ctx->mappings = fsled_count_mappings(test, ctx->hw);
+	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+	probe_load(test);
+	kdkit_driver_exit();
+	ctx->loaded = false;
+	kdkit_leak_expect_none(test, "module load, then unload");
+	probe_expect_nothing_left(test, "after unload");
+}
+
+static struct kunit_case fsled_probe_cases[] = {
+	KUNIT_CASE(fsled_probe_sets_only_the_led_pins),
+	KUNIT_CASE(fsled_probe_unwinds_every_failure),
+	KUNIT_CASE(fsled_probe_of_a_claimed_bank_returns_ebusy),
+	KUNIT_CASE(fsled_remove_leaves_leds_off_and_releases_all),
+	KUNIT_CASE(fsled_module_load_and_unload_leave_nothing),
+	{}
+};
+
+static struct kunit_suite fsled_probe_suite = {
+	.name = "fsled_probe",
+	.init = probe_test_init,
+	.exit = probe_test_exit,
+	.test_cases = fsled_probe_cases,
+};
+
+kunit_test_suite(fsled_probe_suite);
+
+MODULE_LICENSE("GPL");
