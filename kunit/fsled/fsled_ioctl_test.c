@@ -51,6 +51,10 @@ static int ioctl_test_init(struct kunit *test)
 		return ret;
 	}
 	ctx->loaded = true;
+	if (!fsled_bound(ctx->hw)) {
+		kunit_err(test, "module init did not bind the fsled device: did probe fail?");
+		return -ENODEV;
+	}
 	ctx->filp = ioctl_open();
 	if (IS_ERR(ctx->filp)) {
 		kunit_err(test, "open %s: %ld", FSLED_DEV, PTR_ERR(ctx->filp));
@@ -95,24 +99,25 @@ static void fsled_on_and_off_change_one_bit(struct kunit *test)
 {
 	struct ioctl_ctx *ctx = test->priv;
 	struct fsled_regs base, want, got;
-	unsigned int led;
+	unsigned int led, i;
 	char when[32];
 
 	ioctl_seed_other_pins(ctx->hw, &base);
 	for (led = 0; led < FSLED_NR_LEDS; led++) {
+		long ret;
+
 		want = base;
 		want.dat[fsled_pins[led].bank] |= BIT(fsled_pins[led].pin);
-		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_ON, led), 0);
-		fsled_regs_read(ctx->hw, &got);
-		snprintf(when, sizeof(when), "after FSLED_ON %u (LED%u)", led, led + 2);
-		fsled_expect_regs(test, &got, &want, when);
-
 		/* Twice on is still on. */
-		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_ON, led), 0);
-		fsled_regs_read(ctx->hw, &got);
-		fsled_expect_regs(test, &got, &want, when);
-
-		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_OFF, led), 0);
+		for (i = 0; i < 2; i++) {
+			ret = ioctl_call(ctx->filp, FSLED_ON, led);
+			KUNIT_EXPECT_EQ_MSG(test, ret, 0L, "FSLED_ON %u", led);
+			fsled_regs_read(ctx->hw, &got);
+			snprintf(when, sizeof(when), "after FSLED_ON %u (LED%u)", led, led + 2);
+			fsled_expect_regs(test, &got, &want, when);
+		}
+		ret = ioctl_call(ctx->filp, FSLED_OFF, led);
+		KUNIT_EXPECT_EQ_MSG(test, ret, 0L, "FSLED_OFF %u", led);
 		fsled_regs_read(ctx->hw, &got);
 		snprintf(when, sizeof(when), "after FSLED_OFF %u (LED%u)", led, led + 2);
 		fsled_expect_regs(test, &got, &base, when);
@@ -129,10 +134,11 @@ static void fsled_bad_led_returns_einval(struct kunit *test)
 
 	fsled_regs_read(ctx->hw, &before);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_ON, bad[i]), -EINVAL,
-				    "FSLED_ON with LED argument %lu", bad[i]);
-		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_OFF, bad[i]), -EINVAL,
-				    "FSLED_OFF with LED argument %lu", bad[i]);
+		long on = ioctl_call(ctx->filp, FSLED_ON, bad[i]);
+		long off = ioctl_call(ctx->filp, FSLED_OFF, bad[i]);
+
+		KUNIT_EXPECT_EQ_MSG(test, on, -EINVAL, "FSLED_ON with LED argument %lu", bad[i]);
+		KUNIT_EXPECT_EQ_MSG(test, off, -EINVAL, "FSLED_OFF with LED argument %lu", bad[i]);
 	}
 	fsled_regs_read(ctx->hw, &after);
 	fsled_expect_regs(test, &after, &before, "after bad LED numbers");
@@ -152,9 +158,11 @@ static void fsled_unknown_command_returns_enotty(struct kunit *test)
 	unsigned int i;
 
 	fsled_regs_read(ctx->hw, &before);
-	for (i = 0; i < ARRAY_SIZE(unknown); i++)
-		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, unknown[i], FSLED_LED2), -ENOTTY,
-				    "ioctl command %#x", unknown[i]);
+	for (i = 0; i < ARRAY_SIZE(unknown); i++) {
+		long ret = ioctl_call(ctx->filp, unknown[i], FSLED_LED2);
+
+		KUNIT_EXPECT_EQ_MSG(test, ret, -ENOTTY, "ioctl command %#x", unknown[i]);
+	}
 	fsled_regs_read(ctx->hw, &after);
 	fsled_expect_regs(test, &after, &before, "after unknown commands");
 }
@@ -187,8 +195,11 @@ static void fsled_release_turns_every_led_off(struct kunit *test)
 	unsigned int led;
 
 	ioctl_seed_other_pins(ctx->hw, &base);
-	for (led = 0; led < FSLED_NR_LEDS; led++)
-		KUNIT_EXPECT_EQ(test, ioctl_call(ctx->filp, FSLED_ON, led), 0);
+	for (led = 0; led < FSLED_NR_LEDS; led++) {
+		long ret = ioctl_call(ctx->filp, FSLED_ON, led);
+
+		KUNIT_EXPECT_EQ_MSG(test, ret, 0L, "FSLED_ON %u", led);
+	}
 	ioctl_close(ctx->filp);
 	ctx->filp = NULL;
 	fsled_regs_read(ctx->hw, &got);

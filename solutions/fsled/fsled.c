@@ -166,12 +166,12 @@ static int fsled_probe(struct platform_device *pdev)
 
 static int fsled_remove(struct platform_device *pdev)
 {
-	/* TODO 8: remove /dev/fsled, then leave every LED off */
 	struct fsled *led = platform_get_drvdata(pdev);
 
+	/* TODO 8: remove /dev/fsled first: nobody may switch an LED on again */
 	misc_deregister(&led->misc);
-	fsled_all_off(led);
 	/* END TODO 8 */
+	fsled_all_off(led);
 	return 0;
 }
 
