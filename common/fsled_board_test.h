@@ -61,7 +61,8 @@ static inline struct fsled_hw *fsled_hw_get(struct kunit *test)
 		hw->res[i] = platform_get_resource(hw->pdev, IORESOURCE_MEM, i);
 		KUNIT_ASSERT_NOT_NULL(test, hw->res[i]);
 		hw->bank[i] = ioremap(hw->res[i]->start, resource_size(hw->res[i]));
-		KUNIT_ASSERT_NOT_NULL(test, hw->bank[i]);
+		KUNIT_ASSERT_TRUE_MSG(test, !!hw->bank[i], "the tests' ioremap of %s failed",
+				      fsled_bank_names[i]);
 	}
 	return hw;
 }

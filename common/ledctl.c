@@ -19,17 +19,17 @@
 #include "fsled_ioctl.h"
 
 /* Run one command; 0 if it worked, or -1 after saying why. */
-static int ledctl(int fd, const char *verb, const char *led)
+static int run_command(int fd, const char *verb, const char *led)
 {
 	unsigned long cmd;
 	char *end;
 	long nr;
 
-	if (!strcmp(verb, "on"))
+	if (!strcmp(verb, "on")) {
 		cmd = FSLED_ON;
-	else if (!strcmp(verb, "off"))
+	} else if (!strcmp(verb, "off")) {
 		cmd = FSLED_OFF;
-	else {
+	} else {
 		fprintf(stderr, "ledctl: unknown command '%s'; use on N, off N or quit\n", verb);
 		return -1;
 	}
@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (i = 1; i + 1 < argc; i += 2)
-		bad |= ledctl(fd, argv[i], argv[i + 1]);
+		bad |= run_command(fd, argv[i], argv[i + 1]);
 
 	for (;;) {
 		char *verb, *led;
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(verb, "quit"))
 			break;
-		bad |= ledctl(fd, verb, led);
+		bad |= run_command(fd, verb, led);
 	}
 	if (tty)
 		printf("\nledctl: closing %s turns every LED off\n", FSLED_DEV);
