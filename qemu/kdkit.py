@@ -13,6 +13,7 @@ logs of a run that passed too).
 """
 import argparse
 import contextlib
+import glob
 import hashlib
 import io
 import os
@@ -159,23 +160,42 @@ def shell_dirs():
     return os.path.join(CACHE, "shell")
 
 
+def running_shells():
+    """The work folders of shells still running; those of shells that were
+    killed before they could clean up are removed."""
+    live = []
+    for d in glob.glob(os.path.join(shell_dirs(), "*")):
+        try:
+            with open(os.path.join(d, "pid")) as f:
+                os.kill(int(f.read()), 0)
+            live.append(d)
+        except (OSError, ValueError):
+            shutil.rmtree(d, ignore_errors=True)
+    return live
+
+
 def run_shell(args):
     kdir, built, _origin, _secs = prepare(args, with_tests=False)
     board = labmod.board(args.lab)
     os.makedirs(shell_dirs(), exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{args.lab}-", dir=shell_dirs())
+    with open(os.path.join(workdir, "pid"), "w") as f:
+        f.write(str(os.getpid()))
     initrd = os.path.join(workdir, "initrd.cpio")
     plan = "".join(f"load {os.path.basename(m)}\n" for m in (built.board, built.module) if m)
     vm.initramfs(kdir, initrd, plan + "shell\n", built.files(), built.tools)
     tools = f"; try {', '.join(os.path.basename(t) for t in built.tools)}" if built.tools else ""
-    print(f"kdkit: booting a shell with {os.path.basename(built.module)} loaded{tools}; "
-          "leave with 'reboot -f' or Ctrl-a x")
+    hello = (f"kdkit: booting a shell with {os.path.basename(built.module)} loaded{tools}; "
+             "leave with 'reboot -f' or Ctrl-a x")
     cmd = vm.command(kdir, initrd, None, os.path.join(workdir, "results.log"), board, workdir,
                      args.strict, accel_order()[0], interactive=True)
     try:
         if "gpio" in board.devices and sys.stdout.isatty():
+            # The panel keeps the top line, live; 'make panel' is the other way.
             with ledpanel.Pinned(vm.gpio_file(workdir)):
+                print(hello, flush=True)
                 return subprocess.run(cmd).returncode
+        print(hello, flush=True)
         return subprocess.run(cmd).returncode
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -185,8 +205,7 @@ def run_panel(args):
     """Follow the LEDs of the newest running shell, from another terminal."""
     if "gpio" not in labmod.board(args.lab).devices:
         raise labmod.LabError(f"lab {args.lab} has no LED panel; the panel is for LAB=fsled")
-    files = [os.path.join(shell_dirs(), d, "gpio.mem") for d in
-             (os.listdir(shell_dirs()) if os.path.isdir(shell_dirs()) else [])]
+    files = [os.path.join(d, "gpio.mem") for d in running_shells()]
     files = [f for f in files if os.path.exists(f)]
     if not files:
         raise labmod.LabError(f"no {args.lab} shell is running; start one with "

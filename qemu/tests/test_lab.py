@@ -42,3 +42,16 @@ def test_point_home_maps_build_paths_back_to_the_users_files(tmp_path):
     assert lab.point_home(text, {built: "/home/ada/vser.c"}) == "/home/ada/vser.c:3:1: error: oops\n"
     here = os.path.join(lab.KIT, "solutions", "vser", "vser.c")
     assert lab.point_home(built, {built: here}).endswith("solutions/vser/vser.c")
+
+
+def test_the_fsled_plan_loads_the_board_before_the_tests():
+    import kdkit
+    built = lab.Built(board="/b/board.ko", module="/b/fsled_kunit.ko", helper="/b/kdkit.ko",
+                      plain=None, progs=[], tools=[])
+    assert kdkit.plan_text("", built) == "only \nload board.ko\ngroup 1 fsled_kunit.ko\n"
+    assert built.files() == ["/b/board.ko", "/b/fsled_kunit.ko", "/b/kdkit.ko"]
+
+
+def test_only_fsled_has_a_board_and_two_cpus():
+    assert lab.board("fsled").devices == ("gpio",) and lab.board("fsled").cpus == 2
+    assert lab.board("vser") == lab.Board()
