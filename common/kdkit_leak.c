@@ -335,15 +335,13 @@ static bool kept_on_purpose(const struct kdkit_site *site)
 	return false;
 }
 
-int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left)
+/* What the window still holds; with @left, copy up to @max_left sites. */
+static int leak_count(struct kdkit_site *left, unsigned int max_left)
 {
 	unsigned long flags;
 	unsigned int i;
 	int n;
 
-	WRITE_ONCE(watched, NULL);
-	/* Objects freed through RCU are freed after a grace period. */
-	rcu_barrier();
 	local_irq_save(flags);
 	arch_spin_lock(&leak_lock);
 	for (i = 0, n = 0; i < nr_records; i++) {
@@ -355,9 +353,24 @@ int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left)
 	}
 	if (overflowed)
 		n = -E2BIG;
-	nr_records = 0;
 	arch_spin_unlock(&leak_lock);
 	local_irq_restore(flags);
+	return n;
+}
+
+int kdkit_leak_end(struct kdkit_site *left, unsigned int max_left)
+{
+	int n;
+
+	WRITE_ONCE(watched, NULL);
+	/*
+	 * Objects freed through RCU are freed after a grace period. Waiting
+	 * for one costs milliseconds, so only when something is left.
+	 */
+	if (leak_count(NULL, 0))
+		rcu_barrier();
+	n = leak_count(left, max_left);
+	nr_records = 0;
 	return n;
 }
 EXPORT_SYMBOL_GPL(kdkit_leak_end);
