@@ -21,6 +21,7 @@
 #include <linux/spinlock.h>
 #include <linux/stacktrace.h>
 #include <linux/vmalloc.h>
+#include <linux/xarray.h>
 #include "kdkit.h"
 
 #define LEAK_MAX_RECORDS	1024
@@ -226,13 +227,44 @@ static struct kretprobe alloc_probes[] = {
 	  .maxactive = 4, },
 };
 
+/*
+ * call_rcu(head, func): a radix tree node (idr, ida) is queued to be freed
+ * after a grace period. It counts as freed when queued, so that closing a
+ * window need not wait for a grace period, which costs milliseconds.
+ */
+static rcu_callback_t radix_node_free;
+
+static int rcu_queue(struct kprobe *p, struct pt_regs *regs)
+{
+	struct rcu_head *head = (struct rcu_head *)regs_get_kernel_argument(regs, 0);
+
+	if (READ_ONCE(nr_records) &&
+	    (rcu_callback_t)regs_get_kernel_argument(regs, 1) == radix_node_free)
+		forget_object(container_of(head, struct xa_node, rcu_head));
+	return 0;
+}
+
 static struct kprobe free_probes[] = {
 	{ .symbol_name = "kfree", .pre_handler = free_arg1 },
 	{ .symbol_name = "vfree", .pre_handler = free_arg1 },
 	{ .symbol_name = "kmem_cache_free", .pre_handler = free_arg2 },
 	{ .symbol_name = "kmem_cache_free_bulk", .pre_handler = free_bulk },
 	{ .symbol_name = "free_irq", .pre_handler = irq_free },
+	{ .symbol_name = "call_rcu", .pre_handler = rcu_queue },
 };
+
+/* The address of a function the kernel does not export, via a kprobe. */
+static void *kdkit_symbol(const char *name)
+{
+	struct kprobe kp = { .symbol_name = name };
+	void *addr;
+
+	if (register_kprobe(&kp))
+		return NULL;
+	addr = kp.addr;
+	unregister_kprobe(&kp);
+	return addr;
+}
 
 /* register_k*probes() take arrays of pointers. */
 static struct kretprobe *alloc_probe_ptrs[ARRAY_SIZE(alloc_probes)];
@@ -246,6 +278,7 @@ static int kdkit_leak_register(void)
 
 	if (probes_registered)
 		return 0;
+	radix_node_free = kdkit_symbol("radix_tree_node_rcu_free");
 	for (i = 0; i < ARRAY_SIZE(alloc_probes); i++)
 		alloc_probe_ptrs[i] = &alloc_probes[i];
 	for (i = 0; i < ARRAY_SIZE(free_probes); i++)
