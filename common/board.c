@@ -10,7 +10,14 @@
  * shared memory (BAR 2) is a file on the host, so the host can watch the
  * LEDs. Each bank keeps its offset from the SoC's GPIO base 0x11000000:
  * a register at 0x11000C40 on the board is at BAR 2 + 0xC40 here.
+ *
+ * dma: QEMU's edu device, a DMA engine with a 4 KiB buffer, becomes the
+ * "edu-dma" platform device: its registers (BAR 0), its interrupt (an MSI
+ * vector) and a DMA mask, so that the DMA API works on the platform
+ * device. The board can master the PCI bus with all 32 address bits, as a
+ * platform bus would; the driver must narrow that to what edu can do.
  */
+#include <linux/dma-mapping.h>
 #include <linux/ioport.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -19,6 +26,9 @@
 #define IVSHMEM_VENDOR		0x1af4
 #define IVSHMEM_PLAIN		0x1110
 #define IVSHMEM_SHMEM_BAR	2
+#define EDU_VENDOR		0x1234
+#define EDU_DEVICE		0x11e8
+#define EDU_REGS_BAR		0
 
 /* Exynos4412 GPIO banks with an LED, as offsets from 0x11000000. */
 #define FS4412_GPX2		0x000C40	/* LED2: GPX2_7 */
@@ -35,7 +45,7 @@ static const struct {
 	{ "GPF3", FS4412_GPF3 },
 };
 
-static int board_gpio_probe(struct pci_dev *pci, const struct pci_device_id *id)
+static int board_gpio_probe(struct pci_dev *pci)
 {
 	struct resource res[ARRAY_SIZE(fsled_banks)];
 	struct platform_device *pdev;
@@ -69,13 +79,60 @@ static int board_gpio_probe(struct pci_dev *pci, const struct pci_device_id *id)
 	return 0;
 }
 
+static int board_edu_probe(struct pci_dev *pci)
+{
+	struct resource res[2];
+	struct platform_device_info info = {
+		.parent = &pci->dev,
+		.name = "edu-dma",
+		.id = PLATFORM_DEVID_NONE,
+		.res = res,
+		.num_res = ARRAY_SIZE(res),
+		.dma_mask = DMA_BIT_MASK(32),
+	};
+	struct platform_device *pdev;
+	int ret, irq;
+
+	ret = pcim_enable_device(pci);
+	if (ret)
+		return ret;
+	pci_set_master(pci);
+	ret = pci_alloc_irq_vectors(pci, 1, 1, PCI_IRQ_MSI);
+	if (ret < 0)
+		return ret;
+	irq = pci_irq_vector(pci, 0);
+
+	memset(res, 0, sizeof(res));
+	res[0].start = pci_resource_start(pci, EDU_REGS_BAR);
+	res[0].end = pci_resource_end(pci, EDU_REGS_BAR);
+	res[0].flags = IORESOURCE_MEM;
+	res[0].name = "edu";
+	res[1].start = irq;
+	res[1].end = irq;
+	res[1].flags = IORESOURCE_IRQ;
+	pdev = platform_device_register_full(&info);
+	if (IS_ERR(pdev)) {
+		pci_free_irq_vectors(pci);
+		return PTR_ERR(pdev);
+	}
+	pci_set_drvdata(pci, pdev);
+	return 0;
+}
+
+static int board_probe(struct pci_dev *pci, const struct pci_device_id *id)
+{
+	return id->vendor == EDU_VENDOR ? board_edu_probe(pci) : board_gpio_probe(pci);
+}
+
 static void board_remove(struct pci_dev *pci)
 {
 	platform_device_unregister(pci_get_drvdata(pci));
+	pci_free_irq_vectors(pci);
 }
 
 static const struct pci_device_id board_ids[] = {
 	{ PCI_DEVICE(IVSHMEM_VENDOR, IVSHMEM_PLAIN) },
+	{ PCI_DEVICE(EDU_VENDOR, EDU_DEVICE) },
 	{ }
 };
 MODULE_DEVICE_TABLE(pci, board_ids);
@@ -83,7 +140,7 @@ MODULE_DEVICE_TABLE(pci, board_ids);
 static struct pci_driver board_driver = {
 	.name = "kdkit-board",
 	.id_table = board_ids,
-	.probe = board_gpio_probe,
+	.probe = board_probe,
 	.remove = board_remove,
 };
 module_pci_driver(board_driver);

@@ -79,7 +79,14 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
     vm.initramfs(kdir, initrd, plan, built.files())
     cmd = vm.command(kdir, initrd, console, channel, board, workdir, strict, accel)
     limit = KVM_START if accel == "kvm" else TIMEOUT
-    secs, timed_out = vm.boot(cmd, limit)
+    start = time.monotonic()
+    try:
+        secs, timed_out = vm.boot(cmd, limit)
+    except vm.HardwareError as e:
+        # Like a panic: the console ends here, with QEMU's reason.
+        with open(console, "a") as f:
+            f.write(f"\n{e}\n")
+        secs, timed_out = time.monotonic() - start, False
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
     return read(channel), read(console), timed_out, secs
 

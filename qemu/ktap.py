@@ -73,7 +73,8 @@ HEALTH = re.compile(
     r"(WARNING:|BUG:|Oops|Kernel panic|kernel BUG at|general protection fault|"
     r"KASAN:|possible recursive locking|possible circular locking|"
     r"inconsistent lock state|DMA-API:|unreferenced object|suspected memory leak|"
-    r"INFO: task .* blocked for more than|watchdog: BUG: soft lockup)")
+    r"INFO: task .* blocked for more than|watchdog: BUG: soft lockup|"
+    r"qemu: hardware error:)")
 
 
 # Register dumps say little to a student; the call trace says where.

@@ -123,11 +123,14 @@ class Board(NamedTuple):
     devices: tuple = ()
     cpus: int = 1
     tools: tuple = ()
+    cmdline: str = ""    # kernel arguments added for this lab
 
 
 BOARDS = {
     # Two vCPUs, so that the two-threads case can catch a missing lock.
     "fsled": Board(devices=("gpio",), cpus=2, tools=("ledctl",)),
+    # Every streaming mapping bounces, so DMA mistakes show as wrong data.
+    "dma": Board(devices=("edu",), cmdline="swiotlb=force"),
 }
 
 

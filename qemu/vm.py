@@ -21,6 +21,10 @@ class VmError(Exception):
     """The VM could not be started: the message says what to do next."""
 
 
+class HardwareError(Exception):
+    """An emulated device stopped QEMU; the message is QEMU's line."""
+
+
 def initramfs(kernel_dir, out, plan, modules, tools=()):
     """Write an uncompressed initramfs: busybox, /init, the plan, modules
     and programs in /kdkit, tools in /usr/bin."""
@@ -64,6 +68,8 @@ def board_args(board, workdir):
         args += ["-object", "memory-backend-file,id=gpio,share=on,size=8M,"
                  f"mem-path={gpio_file(workdir)}",
                  "-device", "ivshmem-plain,memdev=gpio"]
+    if "edu" in board.devices:
+        args += ["-device", "edu"]
     return args
 
 
@@ -76,7 +82,7 @@ def command(kernel_dir, initrd, console, results, board, workdir, strict=False,
            "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
            "-m", "1G" if strict else "256M", *board_args(board, workdir),
            "-bios", QBOOT, "-kernel", kernel, "-initrd", initrd,
-           "-append", CMDLINE, "-display", "none", "-no-reboot",
+           "-append", " ".join(filter(None, (CMDLINE, board.cmdline))), "-display", "none", "-no-reboot",
            "-serial", "mon:stdio" if interactive else f"file:{console}",
            "-serial", f"file:{results}"]
     return cmd
@@ -94,5 +100,10 @@ def boot(cmd, timeout):
         proc.communicate()
         return time.monotonic() - start, True
     if proc.returncode != 0 and err.strip():
+        # A device model that gives up (edu on a DMA out of its buffer)
+        # aborts QEMU: the driver under test crashed the machine.
+        hw = [l for l in err.splitlines() if l.startswith("qemu: hardware error:")]
+        if hw:
+            raise HardwareError(hw[0])
         raise VmError(f"QEMU failed: {err.strip().splitlines()[-1]}")
     return time.monotonic() - start, False

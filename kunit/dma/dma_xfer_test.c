@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit cases for /dev/edudma: real DMA to and from QEMU's edu device,
+ * through read(2), write(2) and the path ioctl, with user buffers. Every
+ * streaming mapping bounces through the swiotlb (swiotlb=force), so a
+ * missing sync, a wrong direction or an early unmap gives wrong data, as
+ * it would on hardware that is not cache-coherent.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/file.h>
+#include <linux/interrupt.h>
+#include <linux/random.h>
+#include <linux/uaccess.h>
+#include <kunit/test.h>
+#include "edudma_board_test.h"
+
+struct xfer_ctx {
+	struct edu_hw *hw;
+	struct file *filp;
+	char __user *ubuf;
+	char __user *scratch;	/* for reading debugfs and /proc */
+	char *out, *in;
+	bool loaded;
+	u32 entries;		/* DMA-API debug entries free before the case */
+};
+
+static int xfer_init(struct kunit *test)
+{
+	struct xfer_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	test->priv = ctx;
+	ctx->hw = edu_hw_get(test);
+	ctx->out = kunit_kmalloc(test, 2 * EDUDMA_MAX_XFER, GFP_KERNEL);
+	ctx->in = kunit_kmalloc(test, 2 * EDUDMA_MAX_XFER, GFP_KERNEL);
+	if (!ctx->out || !ctx->in)
+		return -ENOMEM;
+	kdkit_umem_setup(test);
+	ctx->ubuf = kdkit_umem_alloc(test, 2 * EDUDMA_MAX_XFER);
+	ctx->scratch = kdkit_umem_alloc(test, EDU_SCRATCH);
+	ctx->entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+	ret = kdkit_driver_init();
+	if (ret) {
+		kunit_err(test, "module init returned %d", ret);
+		return ret;
+	}
+	ctx->loaded = true;
+	if (!edu_bound(ctx->hw)) {
+		kunit_err(test, "module init did not bind the edu-dma device: did probe fail?");
+		return -ENODEV;
+	}
+	ctx->filp = filp_open(EDUDMA_DEV, O_RDWR, 0);
+	if (IS_ERR(ctx->filp)) {
+		kunit_err(test, "open %s: %ld", EDUDMA_DEV, PTR_ERR(ctx->filp));
+		return PTR_ERR(ctx->filp);
+	}
+	return 0;
+}
+
+static void xfer_exit(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+
+	if (!IS_ERR_OR_NULL(ctx->filp)) {
+		filp_close(ctx->filp, NULL);
+		flush_delayed_fput();
+	}
+	if (ctx->loaded) {
+		kdkit_driver_exit();
+		/* Unbound, the driver must hold no DMA memory at all. */
+		KUNIT_EXPECT_EQ_MSG(test, edu_dma_debug(test, ctx->scratch, "num_free_entries"), ctx->entries,
+				    "DMA mappings or coherent buffers left after unload");
+	}
+	edu_hw_put(ctx->hw);
+}
+
+static ssize_t xfer_write(struct kunit *test, const char *data, size_t len)
+{
+	struct xfer_ctx *ctx = test->priv;
+	loff_t pos = 0;
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, data, min_t(size_t, len, 2 * EDUDMA_MAX_XFER)), 0);
+	return ctx->filp->f_op->write(ctx->filp, ctx->ubuf, len, &pos);
+}
+
+static ssize_t xfer_read(struct kunit *test, char *data, size_t len)
+{
+	struct xfer_ctx *ctx = test->priv;
+	loff_t pos = 0;
+	ssize_t n;
+
+	KUNIT_ASSERT_EQ(test, clear_user(ctx->ubuf, 2 * EDUDMA_MAX_XFER), 0);
+	n = ctx->filp->f_op->read(ctx->filp, ctx->ubuf, len, &pos);
+	if (n > 0)
+		KUNIT_ASSERT_EQ(test, copy_from_user(data, ctx->ubuf, n), 0);
+	return n;
+}
+
+static void xfer_set_path(struct kunit *test, u32 path)
+{
+	struct xfer_ctx *ctx = test->priv;
+	long ret;
+
+	KUNIT_ASSERT_EQ(test, put_user(path, (u32 __user *)ctx->ubuf), 0);
+	ret = ctx->filp->f_op->unlocked_ioctl(ctx->filp, EDUDMA_SET_PATH,
+					      (unsigned long)ctx->ubuf);
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0L, "EDUDMA_SET_PATH %u", path);
+}
+
+static const char *const path_names[] = { "coherent", "streaming" };
+
+/* Write @len random bytes, read them back, compare. */
+static void xfer_round_trip(struct kunit *test, u32 path, size_t len)
+{
+	struct xfer_ctx *ctx = test->priv;
+	ssize_t n;
+
+	get_random_bytes(ctx->out, len);
+	n = xfer_write(test, ctx->out, len);
+	KUNIT_ASSERT_EQ_MSG(test, n, (ssize_t)len, "%s write of %zu bytes", path_names[path], len);
+	n = xfer_read(test, ctx->in, len);
+	KUNIT_ASSERT_EQ_MSG(test, n, (ssize_t)len, "%s read of %zu bytes", path_names[path], len);
+	KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, ctx->out, len), 0,
+			    "%s: %zu bytes read back differ from those written", path_names[path], len);
+}
+
+static void edudma_round_trips_through_both_paths(struct kunit *test)
+{
+	static const size_t sizes[] = { 1, 64, 1000, EDUDMA_MAX_XFER };
+	unsigned int i;
+	u32 path;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		xfer_set_path(test, path);
+		for (i = 0; i < ARRAY_SIZE(sizes); i++)
+			xfer_round_trip(test, path, sizes[i]);
+	}
+}
+
+static void edudma_refuses_more_than_the_device_buffer(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	u32 path;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		xfer_set_path(test, path);
+		memset(ctx->out, 0x5a, 2 * EDUDMA_MAX_XFER);
+		KUNIT_EXPECT_EQ_MSG(test, xfer_write(test, ctx->out, EDUDMA_MAX_XFER + 1),
+				    (ssize_t)-EINVAL, "%s write of %d bytes", path_names[path],
+				    EDUDMA_MAX_XFER + 1);
+		KUNIT_EXPECT_EQ_MSG(test, xfer_read(test, ctx->in, 2 * EDUDMA_MAX_XFER),
+				    (ssize_t)-EINVAL, "%s read of %d bytes", path_names[path],
+				    2 * EDUDMA_MAX_XFER);
+		/* The limit itself still works. */
+		xfer_round_trip(test, path, EDUDMA_MAX_XFER);
+	}
+}
+
+/*
+ * Reads must return what the device holds, not what the reused streaming
+ * buffer held before: the streaming buffer is left with old bytes, and the
+ * device is given new ones through the coherent path.
+ */
+static void edudma_streaming_read_returns_what_the_device_holds(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	const size_t len = 512;
+	char *fresh = kunit_kmalloc(test, len, GFP_KERNEL);
+	unsigned int round;
+
+	KUNIT_ASSERT_NOT_NULL(test, fresh);
+	for (round = 0; round < 3; round++) {
+		xfer_set_path(test, EDUDMA_STREAMING);
+		xfer_round_trip(test, EDUDMA_STREAMING, len);
+		get_random_bytes(fresh, len);
+		xfer_set_path(test, EDUDMA_COHERENT);
+		KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, len), (ssize_t)len);
+		xfer_set_path(test, EDUDMA_STREAMING);
+		KUNIT_ASSERT_EQ(test, xfer_read(test, ctx->in, len), (ssize_t)len);
+		KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, fresh, len), 0,
+				    "a streaming read returned stale bytes, not the device's (round %u)",
+				    round);
+	}
+}
+
+static void edudma_interrupt_fires_and_is_acknowledged(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	unsigned long before = edu_irq_count(test, ctx->scratch, ctx->hw);
+	u32 path;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		xfer_set_path(test, path);
+		xfer_round_trip(test, path, 128);
+		KUNIT_EXPECT_EQ_MSG(test, readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS), 0U,
+				    "edu's interrupt status is still set after a %s transfer",
+				    path_names[path]);
+	}
+	KUNIT_EXPECT_GE_MSG(test, edu_irq_count(test, ctx->scratch, ctx->hw) - before, 4UL,
+			    "four transfers, but the interrupt fired %lu times",
+			    edu_irq_count(test, ctx->scratch, ctx->hw) - before);
+}
+
+/*
+ * With the interrupt line masked, the driver waits in vain: it must give
+ * up with -ETIMEDOUT, undo its mapping, and work again once unmasked.
+ */
+static void edudma_times_out_without_interrupt(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	u32 path;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		u32 entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+
+		xfer_set_path(test, path);
+		disable_irq(ctx->hw->irq);
+		KUNIT_EXPECT_EQ_MSG(test, xfer_write(test, ctx->out, 256), (ssize_t)-ETIMEDOUT,
+				    "%s write with no interrupt", path_names[path]);
+		KUNIT_EXPECT_EQ_MSG(test, xfer_read(test, ctx->in, 256), (ssize_t)-ETIMEDOUT,
+				    "%s read with no interrupt", path_names[path]);
+		enable_irq(ctx->hw->irq);
+		KUNIT_EXPECT_EQ_MSG(test, edu_dma_debug(test, ctx->scratch, "num_free_entries"), entries,
+				    "a %s transfer that timed out left a mapping", path_names[path]);
+		xfer_round_trip(test, path, 256);
+	}
+}
+
+/*
+ * Use up the swiotlb with the tests' own mappings of the device, so that
+ * the driver's next streaming mapping fails: it must say -ENOMEM, hold
+ * nothing, and work again once there is room.
+ */
+static void edudma_mapping_failure_returns_enomem(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	struct device *dev = &ctx->hw->pdev->dev;
+	size_t chunk = min_t(size_t, dma_max_mapping_size(dev), SZ_256K);
+	const unsigned int max = 2048;
+	dma_addr_t *held = kunit_kcalloc(test, max, sizeof(*held), GFP_KERNEL);
+	size_t *sizes = kunit_kcalloc(test, max, sizeof(*sizes), GFP_KERNEL);
+	void *filler = kunit_kmalloc(test, chunk, GFP_KERNEL);
+	unsigned int n = 0, i;
+	ssize_t wrote, read;
+	u32 entries, after;
+
+	KUNIT_ASSERT_NOT_NULL(test, held);
+	KUNIT_ASSERT_NOT_NULL(test, sizes);
+	KUNIT_ASSERT_NOT_NULL(test, filler);
+	xfer_set_path(test, EDUDMA_STREAMING);
+	/* Fill in big chunks, then in ever smaller ones, so that nothing fits. */
+	for (; chunk >= SZ_2K && n < max; chunk /= 2) {
+		while (n < max) {
+			held[n] = dma_map_single_attrs(dev, filler, chunk, DMA_TO_DEVICE,
+						       DMA_ATTR_NO_WARN);
+			if (dma_mapping_error(dev, held[n]))
+				break;
+			sizes[n++] = chunk;
+		}
+	}
+	entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+	wrote = xfer_write(test, ctx->out, 1024);
+	read = xfer_read(test, ctx->in, 1024);
+	after = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+	for (i = 0; i < n; i++)
+		dma_unmap_single_attrs(dev, held[i], sizes[i], DMA_TO_DEVICE, 0);
+
+	KUNIT_ASSERT_LT_MSG(test, n, max, "the swiotlb never filled up");
+	KUNIT_EXPECT_EQ_MSG(test, wrote, (ssize_t)-ENOMEM,
+			    "streaming write when no mapping can be made");
+	KUNIT_EXPECT_EQ_MSG(test, read, (ssize_t)-ENOMEM,
+			    "streaming read when no mapping can be made");
+	KUNIT_EXPECT_EQ_MSG(test, after, entries, "a failed mapping left a DMA-API entry behind");
+	xfer_round_trip(test, EDUDMA_STREAMING, 1024);
+}
+
+static struct kunit_case dma_xfer_cases[] = {
+	KUNIT_CASE(edudma_round_trips_through_both_paths),
+	KUNIT_CASE(edudma_refuses_more_than_the_device_buffer),
+	KUNIT_CASE(edudma_streaming_read_returns_what_the_device_holds),
+	KUNIT_CASE(edudma_interrupt_fires_and_is_acknowledged),
+	KUNIT_CASE(edudma_times_out_without_interrupt),
+	KUNIT_CASE(edudma_mapping_failure_returns_enomem),
+	{}
+};
+
+static struct kunit_suite dma_xfer_suite = {
+	.name = "dma_xfer",
+	.init = xfer_init,
+	.exit = xfer_exit,
+	.test_cases = dma_xfer_cases,
+};
+
+kunit_test_suite(dma_xfer_suite);
+
+MODULE_LICENSE("GPL");
