@@ -70,6 +70,8 @@ def board_args(board, workdir):
                  "-device", "ivshmem-plain,memdev=gpio"]
     if "edu" in board.devices:
         args += ["-device", "edu"]
+    if board.icount:
+        args += ["-icount", "shift=auto,sleep=off"]
     return args
 
 
