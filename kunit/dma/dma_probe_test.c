@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit cases for edudma's probe and remove, error paths included. As in
+ * fsled, the driver is reached by loading it and by unbinding and binding
+ * the board's device, so that probe() and remove() run in the test's task
+ * and fail-nth applies. What a driver holds is read from the kernel's own
+ * accounts: DMA-API debug's entries and pending list, the interrupt's
+ * handlers, and the allocations the task made.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/interrupt.h>
+#include <linux/namei.h>
+#include <kunit/test.h>
+#include "edudma_board_test.h"
+
+struct probe_ctx {
+	struct edu_hw *hw;
+	struct device_driver *drv;
+	char __user *scratch;
+	u32 entries;		/* DMA-API debug entries free while unbound */
+	bool loaded;
+};
+
+static int probe_init(struct kunit *test)
+{
+	struct probe_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+
+	if (!ctx)
+		return -ENOMEM;
+	test->priv = ctx;
+	ctx->hw = edu_hw_get(test);
+	kdkit_umem_setup(test);
+	ctx->scratch = kdkit_umem_alloc(test, EDU_SCRATCH);
+	return 0;
+}
+
+static void probe_exit(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	if (ctx->loaded)
+		kdkit_driver_exit();
+	edu_hw_put(ctx->hw);
+}
+
+/* Load the module, which must bind the device; then unbind it. */
+static void probe_load_unbound(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	int ret;
+
+	ctx->entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+	ret = kdkit_driver_init();
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
+	ctx->loaded = true;
+	KUNIT_ASSERT_TRUE_MSG(test, edu_bound(ctx->hw),
+			      "module init did not bind the edu-dma device: did probe fail?");
+	ctx->drv = ctx->hw->pdev->dev.driver;
+	device_release_driver(&ctx->hw->pdev->dev);
+}
+
+static int probe_bind(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	return device_driver_attach(ctx->drv, &ctx->hw->pdev->dev);
+}
+
+static void probe_unbind(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+
+	device_release_driver(&ctx->hw->pdev->dev);
+}
+
+/* An unbound driver holds no DMA memory, no interrupt and no node. */
+static void probe_expect_nothing_held(struct kunit *test, const char *when)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct path path;
+
+	KUNIT_EXPECT_FALSE_MSG(test, edu_bound(ctx->hw), "%s: the device is still bound", when);
+	KUNIT_EXPECT_EQ_MSG(test, edu_dma_debug(test, ctx->scratch, "num_free_entries"),
+			    ctx->entries, "%s: DMA mappings or coherent buffers are left", when);
+	KUNIT_EXPECT_EQ_MSG(test, edu_pending_dma(test, ctx->scratch, ctx->hw), 0,
+			    "%s: DMA-API debug lists DMA memory still held for the device", when);
+	KUNIT_EXPECT_FALSE_MSG(test, irq_has_action(ctx->hw->irq),
+			       "%s: the interrupt still has a handler", when);
+	if (!kern_path(EDUDMA_DEV, 0, &path)) {
+		path_put(&path);
+		KUNIT_FAIL(test, "%s: %s still exists", when, EDUDMA_DEV);
+	}
+}
+
+static void probe_check_failure(struct kunit *test)
+{
+	probe_expect_nothing_held(test, "after a failed probe");
+}
+
+static void edudma_probe_sets_the_mask_edu_can_address(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct device *dev = &ctx->hw->pdev->dev;
+
+	probe_load_unbound(test);
+	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
+	KUNIT_EXPECT_EQ_MSG(test, dma_get_mask(dev), DMA_BIT_MASK(EDU_TEST_DMA_BITS),
+			    "edu drives %d address lines: the streaming DMA mask", EDU_TEST_DMA_BITS);
+	KUNIT_EXPECT_EQ_MSG(test, dev->coherent_dma_mask, DMA_BIT_MASK(EDU_TEST_DMA_BITS),
+			    "edu drives %d address lines: the coherent DMA mask", EDU_TEST_DMA_BITS);
+	probe_unbind(test);
+}
+
+static void edudma_probe_unwinds_every_failure(struct kunit *test)
+{
+	const struct kdkit_sweep_ops ops = {
+		.what = "probe",
+		.up = probe_bind,
+		.down = probe_unbind,
+		.check = probe_check_failure,
+		.any_error = true,
+	};
+	int points;
+
+	probe_load_unbound(test);
+	points = kdkit_sweep(test, &ops);
+	/* At least: the state, the claim and mapping, the coherent buffer, the
+	 * streaming buffer, the interrupt and the device.
+	 */
+	KUNIT_EXPECT_GE(test, points, 7);
+}
+
+static void edudma_remove_leaves_nothing(struct kunit *test)
+{
+	probe_load_unbound(test);
+	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
+	probe_unbind(test);
+	kdkit_leak_expect_none(test, "probe, then remove");
+	probe_expect_nothing_held(test, "after remove");
+}
+
+static void edudma_module_load_and_unload_leave_nothing(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	int ret;
+
+	ctx->entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+	ret = kdkit_driver_init();
+	if (!ret)
+		kdkit_driver_exit();
+	kdkit_leak_expect_none(test, "module load, then unload");
+	KUNIT_EXPECT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
+	probe_expect_nothing_held(test, "after unload");
+}
+
+static struct kunit_case dma_probe_cases[] = {
+	KUNIT_CASE(edudma_probe_sets_the_mask_edu_can_address),
+	KUNIT_CASE(edudma_probe_unwinds_every_failure),
+	KUNIT_CASE(edudma_remove_leaves_nothing),
+	KUNIT_CASE(edudma_module_load_and_unload_leave_nothing),
+	{}
+};
+
+static struct kunit_suite dma_probe_suite = {
+	.name = "dma_probe",
+	.init = probe_init,
+	.exit = probe_exit,
+	.test_cases = dma_probe_cases,
+};
+
+kunit_test_suite(dma_probe_suite);
+
+MODULE_LICENSE("GPL");
