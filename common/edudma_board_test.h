@@ -89,7 +89,8 @@ static inline ssize_t edu_read_file(char __user *scratch, const char *path, char
 		if (direct)
 			n = kernel_read(f, buf + len, max - len, &pos);
 		else
-			n = f->f_op->read ? f->f_op->read(f, scratch + len, max - len, &pos) : -EINVAL;
+			n = f->f_op->read ?
+			    f->f_op->read(f, scratch + len, max - len, &pos) : -EINVAL;
 		if (n <= 0)
 			break;
 		len += n;

@@ -82,7 +82,7 @@ def command(kernel_dir, initrd, console, results, board, workdir, strict=False,
     kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
     cmd = [QEMU, "-nodefaults", "-no-user-config", "-machine", "pc",
            "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
-           "-m", "1G" if strict else "256M", *board_args(board, workdir),
+           "-m", board.memory or ("1G" if strict else "256M"), *board_args(board, workdir),
            "-bios", QBOOT, "-kernel", kernel, "-initrd", initrd,
            "-append", " ".join(filter(None, (CMDLINE, board.cmdline))), "-display", "none", "-no-reboot",
            "-serial", "mon:stdio" if interactive else f"file:{console}",

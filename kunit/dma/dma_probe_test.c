@@ -105,9 +105,9 @@ static void edudma_probe_sets_the_mask_edu_can_address(struct kunit *test)
 	probe_load_unbound(test);
 	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
 	KUNIT_EXPECT_EQ_MSG(test, dma_get_mask(dev), DMA_BIT_MASK(EDU_TEST_DMA_BITS),
-			    "edu drives %d address lines: the streaming DMA mask", EDU_TEST_DMA_BITS);
+			    "edu has %d address lines: the streaming mask", EDU_TEST_DMA_BITS);
 	KUNIT_EXPECT_EQ_MSG(test, dev->coherent_dma_mask, DMA_BIT_MASK(EDU_TEST_DMA_BITS),
-			    "edu drives %d address lines: the coherent DMA mask", EDU_TEST_DMA_BITS);
+			    "edu has %d address lines: the coherent mask", EDU_TEST_DMA_BITS);
 	probe_unbind(test);
 }
 

@@ -68,9 +68,12 @@ static void xfer_exit(struct kunit *test)
 		flush_delayed_fput();
 	}
 	if (ctx->loaded) {
+		u32 now;
+
 		kdkit_driver_exit();
 		/* Unbound, the driver must hold no DMA memory at all. */
-		KUNIT_EXPECT_EQ_MSG(test, edu_dma_debug(test, ctx->scratch, "num_free_entries"), ctx->entries,
+		now = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+		KUNIT_EXPECT_EQ_MSG(test, now, ctx->entries,
 				    "DMA mappings or coherent buffers left after unload");
 	}
 	edu_hw_put(ctx->hw);
@@ -81,7 +84,9 @@ static ssize_t xfer_write(struct kunit *test, const char *data, size_t len)
 	struct xfer_ctx *ctx = test->priv;
 	loff_t pos = 0;
 
-	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, data, min_t(size_t, len, 2 * EDUDMA_MAX_XFER)), 0);
+	size_t n = min_t(size_t, len, 2 * EDUDMA_MAX_XFER);
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, data, n), 0);
 	return ctx->filp->f_op->write(ctx->filp, ctx->ubuf, len, &pos);
 }
 
@@ -123,7 +128,8 @@ static void xfer_round_trip(struct kunit *test, u32 path, size_t len)
 	n = xfer_read(test, ctx->in, len);
 	KUNIT_ASSERT_EQ_MSG(test, n, (ssize_t)len, "%s read of %zu bytes", path_names[path], len);
 	KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, ctx->out, len), 0,
-			    "%s: %zu bytes read back differ from those written", path_names[path], len);
+			    "%s: %zu bytes read back differ from those written",
+			    path_names[path], len);
 }
 
 static void edudma_round_trips_through_both_paths(struct kunit *test)
@@ -213,7 +219,7 @@ static void edudma_times_out_without_interrupt(struct kunit *test)
 	u32 path;
 
 	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
-		u32 entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+		u32 entries = edu_dma_debug(test, ctx->scratch, "num_free_entries"), now;
 
 		xfer_set_path(test, path);
 		disable_irq(ctx->hw->irq);
@@ -222,8 +228,9 @@ static void edudma_times_out_without_interrupt(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, xfer_read(test, ctx->in, 256), (ssize_t)-ETIMEDOUT,
 				    "%s read with no interrupt", path_names[path]);
 		enable_irq(ctx->hw->irq);
-		KUNIT_EXPECT_EQ_MSG(test, edu_dma_debug(test, ctx->scratch, "num_free_entries"), entries,
-				    "a %s transfer that timed out left a mapping", path_names[path]);
+		now = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+		KUNIT_EXPECT_EQ_MSG(test, now, entries,
+				    "a timed out %s transfer kept a mapping", path_names[path]);
 		xfer_round_trip(test, path, 256);
 	}
 }
