@@ -104,3 +104,15 @@ kdkit: group 1 end
     o.add_boot(ch, console, False, 60)
     assert "alpha" in o.health and "beta" not in o.health
     assert o.counts()[FAILED] == 1
+
+
+def test_a_device_model_that_stops_qemu_crashes_the_running_case():
+    # What kdkit.boot_once appends when QEMU exits with a hardware error.
+    o = results.Outcome(PLAN)
+    console = ("kdkit: group 1 begin\n    # Subtest: alpha\n    ok 1 a1\n\n"
+               "qemu: hardware error: EDU: DMA range 0x40000-0x40fff out of bounds!\n")
+    o.add_boot("", console, False, 60)
+    assert o.cases["alpha"]["a1"].status == PASSED
+    assert o.cases["alpha"]["a2"].status == CRASHED
+    assert any("EDU: DMA range" in l for l in o.cases["alpha"]["a2"].log)
+    assert o.pending() == ["beta"]
