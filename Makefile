@@ -11,7 +11,7 @@ kdkit = $(PYTHON) qemu/kdkit.py
 flavour = $(if $(STRICT),strict,fast)
 strict_flag = $(if $(STRICT),--strict)
 
-.PHONY: help setup packages kernel test shell panel bench skels docs check
+.PHONY: help setup packages kernel test shell panel grade bench skels docs check
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -35,6 +35,11 @@ shell: kernel ## a VM with LAB's module loaded (leave: reboot -f, or Ctrl-a x)
 
 panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"
+
+grade: kernel ## grade SUBMISSION=DIR, or SUBMISSIONS=DIR of students (default labs/) [LABS=a,b] [JOBS=N]
+	@$(PYTHON) qemu/grade.py $(if $(SUBMISSION),--submission "$(SUBMISSION)") \
+		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
+		$(if $(JOBS),--jobs "$(JOBS)") $(strict_flag) --out "$(or $(OUT),grades)"
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"

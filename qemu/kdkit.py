@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 import lab as labmod
 import ledpanel
@@ -91,12 +92,30 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
     return read(channel), read(console), timed_out, secs
 
 
-def run_tests(args):
-    kdir, built, origin, build_secs = prepare(args)
-    plan = labmod.expected_cases(args.lab)
-    outcome = results.Outcome(plan)
-    os.makedirs(os.path.join(CACHE, "runs"), exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix=f"{args.lab}-", dir=os.path.join(CACHE, "runs"))
+class Run(NamedTuple):
+    """One lab tested: its outcome, and where and how long."""
+    outcome: results.Outcome
+    origin: dict        # build paths -> the user's files, for messages
+    warnings: str       # the compiler's, if any
+    build_secs: float
+    boot_secs: float
+    boots: int
+    workdir: str        # the boots' consoles and channels
+
+
+def run_lab(lab, srcdir, strict=False, bdir=None, runs=None):
+    """Build lab from srcdir and boot until every case has a result.
+    Raises LabError if it does not build."""
+    flavour = "strict" if strict else "fast"
+    kdir = kernel_dir(flavour)
+    t0 = time.monotonic()
+    built, warnings, origin = labmod.build(lab, srcdir, kdir,
+                                           bdir or build_dir(lab, srcdir, flavour, "test"))
+    build_secs = time.monotonic() - t0
+    outcome = results.Outcome(labmod.expected_cases(lab))
+    runs = runs or os.path.join(CACHE, "runs")
+    os.makedirs(runs, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix=f"{lab}-", dir=runs)
     accels = accel_order()
     boots, boot_secs = 0, 0.0
     while outcome.pending():
@@ -105,7 +124,7 @@ def run_tests(args):
         only = "" if boots == 1 else " ".join(sel)
         text = plan_text(only, built)
         channel, console, timed_out, secs = boot_once(
-            kdir, built, labmod.board(args.lab), text, args.strict, workdir, boots, accels[0])
+            kdir, built, labmod.board(lab), text, strict, workdir, boots, accels[0])
         if accels[0] == "kvm" and timed_out and not console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
                   "falling back to TCG (unset KDKIT_ACCEL to skip this wait)")
@@ -115,15 +134,24 @@ def run_tests(args):
         boot_secs += secs
         if not outcome.add_boot(channel, console, timed_out, TIMEOUT) and outcome.pending():
             outcome.give_up("a boot made no progress, so the harness gave up")
-    counts = report(outcome, origin)
+    return Run(outcome, origin, warnings, build_secs, boot_secs, boots, workdir)
+
+
+def run_tests(args):
+    labmod.check_lab(args.lab)
+    srcdir = labmod.resolve_src(args.lab, args.src)
+    run = run_lab(args.lab, srcdir, args.strict)
+    if run.warnings.strip():
+        print(run.warnings.rstrip())
+    counts = report(run.outcome, run.origin)
     failed = counts[FAILED] > 0
     if failed or os.environ.get("KDKIT_KEEP_LOGS"):
-        print(f"console logs kept in {workdir}")
+        print(f"console logs kept in {run.workdir}")
     else:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(run.workdir, ignore_errors=True)
     print(f"{counts[PASSED]} passed, {counts[FAILED]} failed"
           + (f", {counts[SKIPPED]} skipped" if counts[SKIPPED] else ""))
-    return (1 if failed else 0), build_secs, boot_secs, boots
+    return (1 if failed else 0), run.build_secs, run.boot_secs, run.boots
 
 
 def plan_text(only, built):

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Grade submissions: each student's files, in a scratch tree of their own,
+tested on the kit kernel and scored with each lab's rubric.
+
+  grade.py [--submission DIR | --submissions DIR] [--labs vser,fsled]
+           [--jobs N] [--out DIR]
+
+A submission holds only the files students edit (vser.c, fsled.c, ...),
+flat or in <lab>/ folders. Everything else comes from the kit. Results go
+to the terminal and to --out: results.json (Gradescope's format),
+junit.xml, grades.csv, and a folder a student with their logs.
+"""
+import argparse
+import concurrent.futures
+import csv
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from typing import NamedTuple
+
+import kdkit
+import lab as labmod
+import rubric
+
+MAX_FILE = 256 * 1024      # bytes: a driver source is a few KiB
+
+
+class LabGrade(NamedTuple):
+    lab: str
+    scores: list        # [rubric.Score]
+    notes: list         # intake and build messages, one line each
+    style: dict         # file -> checkpatch findings
+    logs: str           # where the consoles are kept, or ""
+    details: dict = {}  # item name -> the failing case's first messages
+
+    @property
+    def points(self):
+        return sum(s.points for s in self.scores)
+
+    @property
+    def max_points(self):
+        return sum(s.item.points for s in self.scores)
+
+
+def intake(lab, subdir, scratch, report_flat_extras=False):
+    """Copy lab's files from a submission into scratch, refusing what is
+    not a plain, small file of an expected name. Returns (complete, notes)."""
+    want = labmod.student_files(lab)
+    base = os.path.join(subdir, lab) if os.path.isdir(os.path.join(subdir, lab)) else subdir
+    notes, complete = [], True
+    if base != subdir:
+        for extra in sorted(set(os.listdir(base)) - set(want)):
+            notes.append(f"{lab}/{extra}: not a file of lab {lab} ({', '.join(want)}); ignored")
+    elif report_flat_extras:
+        known = set(labmod.labs()) | {f for l in labmod.labs() for f in labmod.student_files(l)}
+        for extra in sorted(set(os.listdir(base)) - known):
+            notes.append(f"{extra}: not a file of any lab; ignored")
+    for name in want:
+        src = os.path.join(base, name)
+        try:
+            st = os.lstat(src)
+        except FileNotFoundError:
+            notes.append(f"{name}: missing; lab {lab} needs it")
+            complete = False
+            continue
+        why = ("is a symbolic link" if stat.S_ISLNK(st.st_mode) else
+               "is not a regular file" if not stat.S_ISREG(st.st_mode) else
+               f"is {st.st_size} bytes, over the {MAX_FILE // 1024} KiB limit"
+               if st.st_size > MAX_FILE else "")
+        if why:
+            notes.append(f"{name}: {why}; refused")
+            complete = False
+            continue
+        # O_NOFOLLOW: a link swapped in after the check is refused too.
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f, open(os.path.join(scratch, name), "wb") as out:
+            out.write(f.read(MAX_FILE + 1)[:MAX_FILE])
+    return complete, notes
+
+
+def style(files):
+    """checkpatch --strict findings per file, from the kit's kernel tree."""
+    src = os.path.realpath(os.path.join(kdkit.kernel_dir("fast"), "source"))
+    found = {}
+    for path in files:
+        proc = subprocess.run([os.path.join(src, "scripts", "checkpatch.pl"), "--strict",
+                               "--no-tree", "--quiet", "--terse", "--show-types", "-f", path],
+                              capture_output=True, text=True)
+        lines = [l.replace(path + ":", os.path.basename(path) + ":")
+                 for l in proc.stdout.splitlines() if not l.startswith("total:")]
+        found[os.path.basename(path)] = lines
+    return found
+
+
+def grade_lab(student, lab, subdir, out, strict, first=False):
+    """Grade one lab of one submission; never raises for the student's input."""
+    items = rubric.load(lab)
+    folder = os.path.join(out, student, lab)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    scratch = tempfile.mkdtemp(prefix="files-", dir=folder)
+    complete, notes = intake(lab, subdir, scratch, report_flat_extras=first)
+    zero = lambda why: [rubric.Score(i, 0, False, why) for i in items]
+    if not complete:
+        return LabGrade(lab, zero("not graded: " + notes[-1]), notes, {}, "")
+    findings = style([os.path.join(scratch, f) for f in labmod.student_files(lab)])
+    try:
+        run = kdkit.run_lab(lab, scratch, strict, bdir=os.path.join(scratch, ".build"),
+                            runs=folder)
+    except labmod.LabError as e:
+        with open(os.path.join(folder, "build.log"), "w") as f:
+            f.write(str(e) + "\n")
+        return LabGrade(lab, zero(f"{lab} did not build: see {folder}/build.log"),
+                        notes + [f"{lab} did not build"], findings, folder)
+    finally:
+        shutil.rmtree(os.path.join(scratch, ".build"), ignore_errors=True)
+    scores = rubric.score(items, run.outcome)
+    notes += run.outcome.notes
+    with open(os.path.join(folder, "report.txt"), "w") as f:
+        f.write(case_report(run.outcome, run.origin))
+    return LabGrade(lab, scores, notes, findings, run.workdir,
+                    failure_messages(scores, run, scratch))
+
+
+def failure_messages(scores, run, scratch):
+    """For each failed item, the first lines its first failing case (or
+    kernel report) gave, with paths as the student knows them."""
+    home = lambda l: labmod.point_home(l, run.origin).replace(scratch + os.sep, "")
+    details = {}
+    for s in scores:
+        if s.passed:
+            continue
+        for suite, c in s.item.cases:
+            case = run.outcome.cases[suite].get(c)
+            if case and case.status != "PASSED" and case.log:
+                details[s.item.name] = [home(l) for l in case.log[:6]]
+                break
+            if suite in run.outcome.health:
+                details[s.item.name] = [home(l) for l in run.outcome.health[suite][0][:6]]
+                break
+    return details
+
+
+def case_report(outcome, origin):
+    """What kdkit.report would print, as text."""
+    lines = []
+    for suite, cases in outcome.plan:
+        for c in cases:
+            case = outcome.cases[suite].get(c)
+            lines.append(f"[{case.status}] {suite}.{c}")
+            lines += [f"    {labmod.point_home(l, origin)}" for l in case.log]
+        for report in outcome.health.get(suite, []):
+            lines.append(f"[FAILED] kernel health while {suite} ran")
+            lines += [f"    {l}" for l in report]
+    return "\n".join(lines) + "\n"
+
+
+def failure_detail(grade, score):
+    """The lines a failed item shows: why, the hint, where the logs are."""
+    lines = [f"why: {score.why}"]
+    lines += [f"  {l}" for l in grade.details.get(score.item.name, [])]
+    lines.append(f"hint: {score.item.hint}")
+    if grade.logs:
+        lines.append(f"logs: {grade.logs}")
+    return lines
+
+
+def print_terminal(student, grades):
+    print(f"== {student}")
+    total = maximum = 0
+    for g in grades:
+        print(f"  {g.lab}: {g.points:g}/{g.max_points:g}")
+        for note in g.notes:
+            print(f"    ! {note}")
+        for s in g.scores:
+            mark = "ok  " if s.passed else "FAIL"
+            print(f"    [{mark}] {s.points:g}/{s.item.points:g}  {s.item.name}")
+            if not s.passed:
+                for line in failure_detail(g, s):
+                    print(f"           {line}")
+        for name, lines in g.style.items():
+            if lines:
+                print(f"    style ({name}, checkpatch --strict, no points): {len(lines)} finding(s)")
+                for line in lines[:5]:
+                    print(f"      {line}")
+        total += g.points
+        maximum += g.max_points
+    print(f"  total: {total:g}/{maximum:g}")
+
+
+def gradescope(grades):
+    """results.json in Gradescope's autograder format."""
+    tests = []
+    for g in grades:
+        for s in g.scores:
+            output = "passed" if s.passed else "\n".join(failure_detail(g, s))
+            tests.append({"name": f"{g.lab}: {s.item.name}", "score": s.points,
+                          "max_score": s.item.points, "output": output,
+                          "visibility": s.item.visibility})
+        style_lines = [f"{n}: {l}" for n, ls in g.style.items() for l in ls]
+        if style_lines or g.notes:
+            tests.append({"name": f"{g.lab}: notes and style (no points)", "score": 0,
+                          "max_score": 0, "visibility": "visible",
+                          "output": "\n".join(g.notes + style_lines)})
+    return {"score": sum(g.points for g in grades), "tests": tests,
+            "output": "Graded by kdkit on the kit kernel in QEMU."}
+
+
+def junit(results):
+    """JUnit XML: a testsuite a student and lab, a testcase a rubric item."""
+    root = ET.Element("testsuites")
+    for student, grades in results.items():
+        for g in grades:
+            suite = ET.SubElement(root, "testsuite", name=f"{student}.{g.lab}",
+                                  tests=str(len(g.scores)),
+                                  failures=str(sum(not s.passed for s in g.scores)))
+            for s in g.scores:
+                case = ET.SubElement(suite, "testcase", classname=f"{student}.{g.lab}",
+                                     name=s.item.name)
+                if not s.passed:
+                    fail = ET.SubElement(case, "failure", message=s.why)
+                    fail.text = "\n".join(failure_detail(g, s))
+    return ET.ElementTree(root)
+
+
+def gradebook(results, labs, path):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student"] + labs + ["total"])
+        for student, grades in sorted(results.items()):
+            by_lab = {g.lab: g.points for g in grades}
+            w.writerow([student] + [f"{by_lab.get(l, 0):g}" for l in labs]
+                       + [f"{sum(by_lab.values()):g}"])
+
+
+def submissions(args):
+    """[(student, folder)] from the command line."""
+    if args.submission and args.submissions:
+        raise labmod.LabError("give SUBMISSION= or SUBMISSIONS=, not both")
+    if args.submissions:
+        if not os.path.isdir(args.submissions):
+            raise labmod.LabError(f"SUBMISSIONS={args.submissions} is not a folder")
+        found = sorted(d for d in os.listdir(args.submissions)
+                       if os.path.isdir(os.path.join(args.submissions, d))
+                       and not os.path.islink(os.path.join(args.submissions, d)))
+        if not found:
+            raise labmod.LabError(f"SUBMISSIONS={args.submissions} holds no student folders")
+        return [(d, os.path.join(args.submissions, d)) for d in found]
+    one = args.submission or os.path.join(labmod.KIT, "labs")
+    if not os.path.isdir(one):
+        raise labmod.LabError(f"SUBMISSION={one} is not a folder")
+    return [(os.path.basename(os.path.normpath(one)), one)]
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="grade", description=__doc__.splitlines()[0])
+    p.add_argument("--submission")
+    p.add_argument("--submissions")
+    p.add_argument("--labs", default="")
+    p.add_argument("--jobs", type=int, default=os.cpu_count())
+    p.add_argument("--out", default=os.path.join(labmod.KIT, "grades"))
+    p.add_argument("--strict", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        labs = [l for l in args.labs.split(",") if l] or labmod.labs()
+        for l in labs:
+            labmod.check_lab(l)
+            rubric.load(l)
+        kdkit.kernel_dir("strict" if args.strict else "fast")
+        students = submissions(args)
+        args.out = os.path.abspath(args.out)
+        os.makedirs(args.out, exist_ok=True)
+        jobs = {}
+        with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            for student, folder in students:
+                for l in labs:
+                    jobs[student, l] = pool.submit(grade_lab, student, l, folder, args.out,
+                                                   args.strict, l == labs[0])
+        results = {s: [jobs[s, l].result() for l in labs] for s, _ in students}
+    except (labmod.LabError, rubric.RubricError) as e:
+        print(f"grade: {e}", file=sys.stderr)
+        return 2
+    for student, grades in results.items():
+        print_terminal(student, grades)
+        with open(os.path.join(args.out, student, "results.json"), "w") as f:
+            json.dump(gradescope(grades), f, indent=2)
+    junit(results).write(os.path.join(args.out, "junit.xml"), encoding="unicode")
+    gradebook(results, labs, os.path.join(args.out, "grades.csv"))
+    print(f"grade: {len(results)} submission(s); results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
