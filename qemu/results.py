@@ -1,9 +1,9 @@
 """Turn one or more boots of a lab into per-case results.
 
 A boot runs the plan's suites in order. The results channel carries the
-KTAP of each suite that finished; the console shows how far a crashed boot
-got. After a crash or a timeout the cases that had not run are run again
-in a fresh boot, so one crash never loses the other results.
+KTAP of each suite that finished; the console shows which case a crash
+stopped. That case is marked crashed and every case still without a
+result runs again in a fresh boot, so one crash never loses the others.
 """
 import re
 
@@ -68,12 +68,8 @@ class Outcome:
             try:
                 _name, cases = ktap.parse_suite(text)
             except ktap.KtapError as e:
-                # A case's log is 4 KiB; one that overflows loses lines,
-                # which the kernel log still has.
-                _started, finished, cases, _span = ktap.console_suite(lines, suite)
-                if not finished:
-                    cases = [Case(c, FAILED, [f"the suite's results were malformed: {e}"])
-                             for c in expected[suite]]
+                cases = [Case(c, FAILED, [f"the suite's results were malformed: {e}"])
+                         for c in expected[suite]]
             for case in cases:
                 if case.name not in expected[suite]:
                     self.notes.append(f"unexpected case {suite}.{case.name}: ignored")
@@ -101,7 +97,9 @@ class Outcome:
             self.health.setdefault(suite, []).extend(reports)
 
     def _crashed(self, lines, timed_out, limit, reported):
-        """Credit the console's partial results and blame the running case."""
+        """Blame the case the console shows running. Results printed before
+        it are not credited (the driver could have printed them): the other
+        cases run again in a fresh boot."""
         why = f"the run timed out after {limit:.0f} s" if timed_out else "the kernel stopped the run"
         excerpt = ktap.health_reports(lines)
         tail = excerpt[0] if excerpt else lines[-15:]
@@ -112,14 +110,12 @@ class Outcome:
             if not started:
                 continue
             left = [c for c in cases if c not in self.cases[suite]]
-            for case in seen:
-                if case.name in left:
-                    self.cases[suite][case.name] = case
             if finished:
                 self._charge_health(suite, lines)
                 continue
             ran = {case.name for case in seen}
-            crashed = next((c for c in left if c not in ran), None)
+            # If the console claims every case ran, it was forged: blame the first.
+            crashed = next((c for c in left if c not in ran), left[0] if left else None)
             if crashed:
                 self.cases[suite][crashed] = Case(crashed, CRASHED, [f"{why}:"] + tail)
             return

@@ -112,3 +112,15 @@ def test_health_reports_find_every_detector(line):
 
 def test_health_reports_ignore_ordinary_lines():
     assert ktap.health_reports(["hello_kunit: Hello, world!", "    ok 1 warning_free"]) == []
+
+
+def test_a_result_line_lost_to_an_overflowing_log_leaves_a_gap():
+    _name, cases = ktap.parse_suite(GOOD.replace("    not ok 2 demo_fails\n", ""))
+    assert [c.name for c in cases] == ["demo_passes", "demo_skips"]
+
+
+@pytest.mark.parametrize("old, new", [("ok 3 demo_skips", "ok 2 demo_skips"),
+                                      ("ok 3 demo_skips", "ok 4 demo_skips")])
+def test_a_number_repeated_or_past_the_plan_is_refused(old, new):
+    with pytest.raises(ktap.KtapError, match="out of order"):
+        ktap.parse_suite(GOOD.replace(old, new))
