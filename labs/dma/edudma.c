@@ -193,7 +193,10 @@ static int edudma_probe(struct platform_device *pdev)
 
 	/* TODO 7: the coherent buffer, and the streaming path's kmalloc buffer */
 
-	/* TODO 8: request the interrupt */
+	/* The handler may run from here on: everything it touches is ready. */
+	ret = devm_request_irq(dev, irq, edudma_irq, 0, dev_name(dev), ed);
+	if (ret)
+		return ret;
 
 	ed->misc.minor = MISC_DYNAMIC_MINOR;
 	ed->misc.name = "edudma";
