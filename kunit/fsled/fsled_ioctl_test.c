@@ -209,15 +209,24 @@ static void fsled_release_turns_every_led_off(struct kunit *test)
 /*
  * Two threads share one open file, on two CPUs, and switch LED4 and LED5:
  * two pins of one DAT register. Each checks its own LED after every ioctl.
- * A read-modify-write without a lock loses the other thread's updates.
+ * A read-modify-write without a lock loses the other thread's updates,
+ * but only when the two vCPUs really run at once: on a busy host that is
+ * a fraction of the time, so they go on for RACE_MS, or until one loses.
  */
-#define RACE_ROUNDS	20000
+#define RACE_MS		2000
 
-struct racer {
+struct race {
 	struct file *filp;
 	struct fsled_hw *hw;
+	atomic_t ready;		/* threads not yet at the start line */
+	bool stop;
+	struct completion lost;	/* a thread saw an update lost */
+};
+
+struct racer {
+	struct race *race;
 	unsigned int led;
-	atomic_t *ready;
+	unsigned long rounds;
 	unsigned int wrong;	/* checks that found the LED not as just set */
 	long err;
 	struct completion done;
@@ -226,23 +235,26 @@ struct racer {
 static int racer_run(void *data)
 {
 	struct racer *r = data;
-	unsigned int i;
+	struct race *race = r->race;
 
 	/* Start together, so that the two loops overlap. */
-	atomic_dec(r->ready);
-	while (atomic_read(r->ready))
+	atomic_dec(&race->ready);
+	while (atomic_read(&race->ready))
 		cpu_relax();
-	for (i = 0; i < RACE_ROUNDS; i++) {
-		bool on = !(i & 1);
+	while (!READ_ONCE(race->stop)) {
+		bool on = !(r->rounds & 1);
 
-		r->err = ioctl_call(r->filp, on ? FSLED_ON : FSLED_OFF, r->led);
+		r->err = ioctl_call(race->filp, on ? FSLED_ON : FSLED_OFF, r->led);
 		if (r->err)
 			break;
-		if (fsled_led_is_on(r->hw, r->led) != on)
-			r->wrong++;
-		if (!(i % 256))
+		if (fsled_led_is_on(race->hw, r->led) != on && !r->wrong++)
+			complete(&race->lost);
+		if (!(++r->rounds % 256))
 			cond_resched();
 	}
+	/* End on off: the case checks that too. */
+	if (!r->err)
+		r->err = ioctl_call(race->filp, FSLED_OFF, r->led);
 	complete(&r->done);
 	return 0;
 }
@@ -252,15 +264,20 @@ static void fsled_two_threads_on_one_fd_stay_consistent(struct kunit *test)
 	struct ioctl_ctx *ctx = test->priv;
 	struct task_struct *task[2];
 	struct racer *r;
-	atomic_t ready = ATOMIC_INIT(2);
+	struct race *race;
 	unsigned int i;
 
 	KUNIT_ASSERT_GE_MSG(test, num_online_cpus(), 2U, "this case needs a VM with 2 CPUs");
 	r = kunit_kcalloc(test, 2, sizeof(*r), GFP_KERNEL);
+	race = kunit_kzalloc(test, sizeof(*race), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, r);
+	KUNIT_ASSERT_NOT_NULL(test, race);
+	race->filp = ctx->filp;
+	race->hw = ctx->hw;
+	atomic_set(&race->ready, 2);
+	init_completion(&race->lost);
 	for (i = 0; i < 2; i++) {
-		r[i] = (struct racer){ .filp = ctx->filp, .hw = ctx->hw,
-				       .led = FSLED_LED4 + i, .ready = &ready };
+		r[i] = (struct racer){ .race = race, .led = FSLED_LED4 + i };
 		init_completion(&r[i].done);
 		task[i] = kthread_create(racer_run, &r[i], "fsled-racer/%u", i);
 		KUNIT_ASSERT_FALSE(test, IS_ERR(task[i]));
@@ -269,6 +286,8 @@ static void fsled_two_threads_on_one_fd_stay_consistent(struct kunit *test)
 	}
 	for (i = 0; i < 2; i++)
 		wake_up_process(task[i]);
+	wait_for_completion_timeout(&race->lost, msecs_to_jiffies(RACE_MS));
+	WRITE_ONCE(race->stop, true);
 	/* Both must have run: kthread_stop() of a thread not yet started skips it. */
 	for (i = 0; i < 2; i++)
 		wait_for_completion(&r[i].done);
@@ -280,9 +299,8 @@ static void fsled_two_threads_on_one_fd_stay_consistent(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, r[i].err, 0L, "LED%u: ioctl returned %ld",
 				    r[i].led + 2, r[i].err);
 		KUNIT_EXPECT_EQ_MSG(test, r[i].wrong, 0U,
-				    "LED%u not as just set %u times in %u: lost updates",
-				    r[i].led + 2, r[i].wrong, RACE_ROUNDS);
-		/* The last round of each thread switched its LED off. */
+				    "LED%u not as just set %u times in %lu: lost updates",
+				    r[i].led + 2, r[i].wrong, r[i].rounds);
 		KUNIT_EXPECT_FALSE_MSG(test, fsled_led_is_on(ctx->hw, r[i].led),
 				       "LED%u is on after its last FSLED_OFF", r[i].led + 2);
 	}
