@@ -88,6 +88,10 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
         with open(console, "a") as f:
             f.write(f"\n{e}\n")
         secs, timed_out = time.monotonic() - start, False
+    if os.path.exists(console) and os.path.getsize(console) >= vm.OUTPUT_LIMIT:
+        with open(console, "a") as f:   # past the limit for QEMU, not for us
+            f.write(f"\nkdkit: the kernel log passed {vm.OUTPUT_LIMIT >> 20} MB, "
+                    "so the run was stopped\n")
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
     return read(channel), read(console), timed_out, secs
 

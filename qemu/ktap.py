@@ -79,7 +79,7 @@ HEALTH = re.compile(
     r"KASAN:|possible recursive locking|possible circular locking|"
     r"inconsistent lock state|DMA-API:|unreferenced object|suspected memory leak|"
     r"INFO: task .* blocked for more than|watchdog: BUG: soft lockup|"
-    r"qemu: hardware error:)")
+    r"qemu: hardware error:|kdkit: the kernel log passed)")
 
 
 # Register dumps say little to a student; the call trace says where.

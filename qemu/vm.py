@@ -1,7 +1,9 @@
 """Boot the kit kernel in QEMU with a plan, bounded in time, and collect
 the two channels: the console (kernel log) and the results (ttyS1)."""
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import time
 
@@ -90,17 +92,28 @@ def command(kernel_dir, initrd, console, results, board, workdir, strict=False,
     return cmd
 
 
+# No file QEMU writes (the kernel log, the results) may grow past this: a
+# driver that floods the log fills no disk, and its run ends.
+OUTPUT_LIMIT = 16 << 20
+
+
+def _limit_output():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT, OUTPUT_LIMIT))
+
+
 def boot(cmd, timeout):
     """Run QEMU to its end or the time limit. Returns (seconds, timed_out)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_limit_output)
     try:
         _out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         return time.monotonic() - start, True
+    if proc.returncode == -signal.SIGXFSZ:
+        return time.monotonic() - start, False    # the output limit; see OUTPUT_LIMIT
     if proc.returncode != 0 and err.strip():
         # A device model that gives up (edu on a DMA out of its buffer)
         # aborts QEMU: the driver under test crashed the machine.

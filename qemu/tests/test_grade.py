@@ -1,0 +1,115 @@
+"""The grader against hostile submissions: each gets the right score, the
+same on every run, with a clear note, and leaves the next one untouched.
+These boot QEMU, so they need 'make setup' first."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import grade
+import lab
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIT = os.path.dirname(os.path.dirname(HERE))
+FIXTURES = os.path.join(HERE, "fixtures")
+RUNS = 2   # each hostile fixture is graded this often; any difference is a bug
+
+
+def patched(name, folder):
+    """A submission folder holding the hello solution with one defect."""
+    folder.mkdir()
+    path = os.path.join(FIXTURES, "grade", f"{name}.patch")
+    if not os.path.exists(path):
+        path = os.path.join(FIXTURES, f"{name}.patch")
+    return lab.patched_solution("hello", path, str(folder))
+
+
+def grade_hello(submission, out):
+    g = grade.grade_lab("student", "hello", str(submission), str(out), False)
+    return g.points, g
+
+
+@pytest.mark.parametrize("name, points, says", [
+    ("compile-error", 0, "hello did not build"),
+    ("oops-in-init", 7, "BUG: kernel NULL pointer dereference"),
+    ("hello-panic", 7, "Kernel panic - not syncing: hello: fixture panics in init"),
+    ("hello-spin", 7, "soft lockup"),
+    ("deadlock-in-init", 7, "soft lockup"),
+    # The log limit, or the hung-task panic once a case has run 15 s.
+    ("printk-flood", 7, ("the kernel log passed 16 MB", "blocked for more than")),
+    ("fake-ktap", 7, "== -5"),
+    ("refuses-to-unload", 7, "reference count changed"),
+])
+def test_a_hostile_driver_gets_its_partial_score_every_time(tmp_path, name, points, says):
+    submission = patched(name, tmp_path / "submission")
+    seen = set()
+    for n in range(RUNS):
+        got, g = grade_hello(submission, tmp_path / f"out{n}")
+        said = "\n".join(g.notes + [s.why for s in g.scores]
+                         + [l for lines in g.details.values() for l in lines])
+        assert any(s in said for s in ((says,) if isinstance(says, str) else says)), said
+        seen.add(got)
+    assert seen == {points}
+
+
+def test_the_solution_gets_full_marks(tmp_path):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "hello.c").write_bytes(open(os.path.join(KIT, "solutions", "hello", "hello.c"), "rb").read())
+    got, g = grade_hello(submission, tmp_path / "out")
+    assert got == g.max_points == 10
+
+
+@pytest.mark.parametrize("make, points, says", [
+    (lambda d: None, 0, "hello.c: missing"),
+    (lambda d: (d / "hello.c").write_text(""), 0, "hello did not build"),
+    (lambda d: os.symlink("/etc/passwd", d / "hello.c"), 0, "hello.c: is a symbolic link; refused"),
+    (lambda d: (d / "hello.c").write_bytes(b"/* */\n" * ((50 << 20) // 6)), 0,
+     "over the 256 KiB limit"),
+    (lambda d: os.mkfifo(d / "hello.c"), 0, "hello.c: is not a regular file; refused"),
+])
+def test_bad_files_are_refused_with_a_line_each(tmp_path, make, points, says):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    make(submission)
+    got, g = grade_hello(submission, tmp_path / "out")
+    assert got == points
+    assert any(says in note for note in g.notes), g.notes
+
+
+def test_an_extra_file_is_noted_and_ignored(tmp_path):
+    submission = tmp_path / "submission" / "hello"
+    submission.mkdir(parents=True)
+    (submission / "hello.c").write_bytes(open(os.path.join(KIT, "solutions", "hello", "hello.c"), "rb").read())
+    (submission / "notes.txt").write_text("hi")
+    got, g = grade_hello(tmp_path / "submission", tmp_path / "out")
+    assert got == 10
+    assert any("hello/notes.txt: not a file of lab hello" in n for n in g.notes)
+
+
+def test_a_batch_grades_each_student_apart_into_every_format(tmp_path):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    patched("hello-panic", batch / "alice")        # crashes the kernel first...
+    (batch / "bob").mkdir()                          # ...bob's run must not notice
+    (batch / "bob" / "hello.c").write_bytes(
+        open(os.path.join(KIT, "solutions", "hello", "hello.c"), "rb").read())
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "grade.py"), "--submissions",
+                           str(batch), "--labs", "hello", "--out", str(out)],
+                          capture_output=True, text=True, cwd=KIT)
+    assert proc.returncode == 0, proc.stderr
+    with open(out / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["student"], r["hello"], r["total"]) for r in rows] == [("alice", "7", "7"),
+                                                                     ("bob", "10", "10")]
+    results = json.load(open(out / "bob" / "results.json"))
+    assert results["score"] == 10
+    for t in results["tests"]:
+        assert set(t) <= {"name", "score", "max_score", "output", "visibility"}
+        assert t["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+    junit = open(out / "junit.xml").read()
+    assert 'testsuite name="alice.hello"' in junit and "<failure" in junit
