@@ -11,7 +11,7 @@ kdkit = $(PYTHON) qemu/kdkit.py
 flavour = $(if $(STRICT),strict,fast)
 strict_flag = $(if $(STRICT),--strict)
 
-.PHONY: help setup packages kernel test shell panel grade bench skels docs check
+.PHONY: help setup packages kernel test shell panel grade gradescope bench skels docs check
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -40,6 +40,9 @@ grade: kernel ## grade SUBMISSION=DIR, or SUBMISSIONS=DIR of students (default l
 	@$(PYTHON) qemu/grade.py $(if $(SUBMISSION),--submission "$(SUBMISSION)") \
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
 		$(if $(JOBS),--jobs "$(JOBS)") $(strict_flag) --out "$(or $(OUT),grades)"
+
+gradescope: ## the Gradescope autograder bundle, gradescope/autograder.zip [LABS=a,b]
+	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)"
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"

@@ -6,7 +6,8 @@
 3. every lab's reference solution passes every case, on both kernels;
 4. every skeleton builds without a warning, runs to the end and fails;
    every mutant (kunit/<lab>/mutants/*.patch, the solution with one defect)
-   fails at least one case, on the fast kernel or else the strict one; the
+   loses points under the lab's rubric, on the fast kernel or else the
+   strict one; the
    alternative solution (kunit/<lab>/alternative/) passes every case;
 5. the reference solutions and the kit's kernel code (not the userspace
    tests) are clean under
@@ -15,7 +16,9 @@
 6. the course builds with sphinx -W, and each lab page has an exercise for
    every TODO number of its skeleton, and no other.
 """
+import contextlib
 import glob
+import io
 import os
 import re
 import subprocess
@@ -25,6 +28,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import grade  # noqa: E402
 import kdkit  # noqa: E402
 import lab as labmod  # noqa: E402
 import skelgen  # noqa: E402
@@ -124,24 +128,29 @@ def strict_build_step(lab):
 
 
 def mutant_step(lab, patch):
-    """The solution with one defect must fail a case: fast kernel first,
-    then the strict one (KASAN, lockdep) for what only it can see."""
+    """The solution with one defect must lose points under the lab's rubric:
+    fast kernel first, then the strict one (KASAN, lockdep) for what only it
+    can see."""
     name = os.path.basename(patch)[:-len(".patch")]
     with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "submission")
+        os.makedirs(src)
         try:
-            labmod.patched_solution(lab, patch, tmp)
+            labmod.patched_solution(lab, patch, src)
         except labmod.LabError as e:
             verdict(f"{lab} mutant {name} is caught", False, str(e))
             return
         for strict in (False, True):
-            proc, m = kdkit_test(lab, tmp, strict)
-            caught = [l for l in proc.stdout.splitlines() if re.match(r"^\[(FAILED|CRASHED)\] ", l)]
-            if proc.returncode == 1 and caught:
+            with contextlib.redirect_stdout(io.StringIO()):
+                g = grade.grade_lab("mutant", lab, src, os.path.join(tmp, "out"), strict)
+            lost = [s for s in g.scores if not s.passed]
+            if lost:
                 where = " (strict kernel only)" if strict else ""
-                verdict(f"{lab} mutant {name} is caught{where}: {caught[0]}", True)
+                verdict(f"{lab} mutant {name} is caught{where}: loses {g.max_points - g.points:g} "
+                        f"of {g.max_points:g} points, first at '{lost[0].item.name}' ({lost[0].why})",
+                        True)
                 return
-    verdict(f"{lab} mutant {name} is caught", False,
-            "every case passed on both kernels\n" + proc.stdout[-3000:] + proc.stderr[-2000:])
+    verdict(f"{lab} mutant {name} is caught", False, "full marks on both kernels: " + "; ".join(g.notes))
 
 
 def alternative_step(lab):

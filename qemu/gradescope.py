@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""make gradescope: the Gradescope autograder bundle, gradescope/autograder.zip.
+
+It holds Gradescope's two scripts (qemu/gradescope/) and the kit itself
+under source/kdkit: every file git tracks. setup.sh installs
+the packages and builds the kernel when Gradescope builds the image;
+run_autograder grades /autograder/submission into results.json.
+
+  gradescope.py [--labs vser,fsled] [--out gradescope/autograder.zip]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import zipfile
+
+import lab as labmod
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def build(labs, out):
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=labmod.KIT, capture_output=True,
+                           text=True, check=True).stdout.split("\0")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for script in ("setup.sh", "run_autograder"):
+            info = zipfile.ZipInfo(script)
+            info.external_attr = 0o755 << 16
+            with open(os.path.join(HERE, "gradescope", script), "rb") as f:
+                z.writestr(info, f.read(), zipfile.ZIP_DEFLATED)
+        for f in filter(None, files):
+            path = os.path.join(labmod.KIT, f)
+            info = zipfile.ZipInfo.from_file(path, f"kdkit/{f}")
+            with open(path, "rb") as fh:
+                z.writestr(info, fh.read(), zipfile.ZIP_DEFLATED)
+        z.writestr("kdkit/.gradescope-labs", ",".join(labs) + "\n")
+    return out
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="gradescope", description=__doc__.splitlines()[0])
+    p.add_argument("--labs", default="")
+    p.add_argument("--out", default=os.path.join(labmod.KIT, "gradescope", "autograder.zip"))
+    args = p.parse_args(argv)
+    labs = [l for l in args.labs.split(",") if l] or labmod.labs()
+    try:
+        for l in labs:
+            labmod.check_lab(l)
+    except labmod.LabError as e:
+        print(f"gradescope: {e}", file=sys.stderr)
+        return 2
+    print(f"gradescope: {build(labs, args.out)} (labs: {', '.join(labs)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

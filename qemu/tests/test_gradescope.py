@@ -1,0 +1,49 @@
+"""The Gradescope bundle, run as Gradescope would, in a temporary root."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import gradescope
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIT = os.path.dirname(os.path.dirname(HERE))
+
+
+def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
+    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"))
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(root / "source")
+        assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grade.py"} <= set(z.namelist())
+    for script in ("setup.sh", "run_autograder"):
+        os.chmod(root / "source" / script, 0o755)
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "submission").mkdir()
+    shutil.copy(os.path.join(KIT, "solutions", "hello", "hello.c"), root / "submission")
+    env = dict(os.environ, KDKIT_GS_ROOT=str(root), PYTHON=sys.executable)
+    setup = subprocess.run(["sh", str(root / "source" / "setup.sh")], env=env,
+                           capture_output=True, text=True)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    run = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 10
+    assert all({"name", "score", "max_score", "output", "visibility"} == set(t)
+               for t in results["tests"])
+
+
+def test_a_submission_that_cannot_be_graded_still_gets_a_result(tmp_path):
+    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"))
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    os.chmod(root / "run_autograder", 0o755)
+    # No submission folder at all: grade.py refuses, run_autograder says so.
+    env = dict(os.environ, KDKIT_GS_ROOT=str(root))
+    subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 0 and "could not grade" in results["output"]
