@@ -36,8 +36,9 @@ shell: kernel ## a VM with LAB's module loaded (leave: reboot -f, or Ctrl-a x)
 panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"
 
-grade: kernel ## grade SUBMISSION=DIR, or SUBMISSIONS=DIR of students (default labs/) [LABS=a,b] [JOBS=N]
-	@$(PYTHON) qemu/grade.py $(if $(SUBMISSION),--submission "$(SUBMISSION)") \
+grade: kernel ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR]
+	@$(if $(PRIVATE),KDKIT_PRIVATE="$(abspath $(PRIVATE))") $(PYTHON) qemu/grade.py \
+		$(if $(SUBMISSION),--submission "$(SUBMISSION)") \
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
 		$(if $(JOBS),--jobs "$(JOBS)") $(strict_flag) --out "$(or $(OUT),grades)"
 

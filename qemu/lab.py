@@ -37,16 +37,27 @@ def student_files(lab):
     return sorted(os.listdir(os.path.join(KIT, "solutions", lab)))
 
 
+def private_dir(lab):
+    """An instructor's extra suites for lab, kept out of the student
+    distribution: $KDKIT_PRIVATE/<lab>/, with a rubric.toml of their own."""
+    root = os.environ.get("KDKIT_PRIVATE")
+    d = os.path.join(os.path.abspath(root), lab) if root else None
+    return d if d and os.path.isdir(d) else None
+
+
+def _test_sources(lab, suffix):
+    dirs = [os.path.join(KIT, "kunit", lab)] + list(filter(None, [private_dir(lab)]))
+    return [os.path.join(d, f) for d in dirs for f in sorted(os.listdir(d)) if f.endswith(suffix)]
+
+
 def suite_files(lab):
     """KUnit suites, linked into the lab's test module."""
-    d = os.path.join(KIT, "kunit", lab)
-    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith("_test.c"))
+    return _test_sources(lab, "_test.c")
 
 
 def user_files(lab):
     """Userspace suites (common/ktap_user.h), run in the VM as programs."""
-    d = os.path.join(KIT, "kunit", lab)
-    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith("_user.c"))
+    return _test_sources(lab, "_user.c")
 
 
 CASE = re.compile(r"^\s*(?:KUNIT_CASE|UCASE)\((\w+)\)")

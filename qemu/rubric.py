@@ -41,9 +41,7 @@ def path(lab):
     return os.path.join(labmod.KIT, "kunit", lab, "rubric.toml")
 
 
-def load(lab, rubric_path=None):
-    """The lab's items, checked against the cases its test sources declare."""
-    rubric_path = rubric_path or path(lab)
+def _read(rubric_path, hidden=False):
     where = os.path.relpath(rubric_path, labmod.KIT)
     try:
         with open(rubric_path, "rb") as f:
@@ -52,6 +50,19 @@ def load(lab, rubric_path=None):
         raise RubricError(f"{where} is missing: every lab needs a rubric") from None
     except tomllib.TOMLDecodeError as e:
         raise RubricError(f"{where}: {e}") from None
+    # An instructor's private items are hidden unless they say otherwise.
+    return [dict({"visibility": "hidden"} if hidden else {}, **e) for e in raw]
+
+
+def load(lab, rubric_path=None):
+    """The lab's items, checked against the cases its test sources declare,
+    followed by those of the instructor's private folder, if there is one."""
+    rubric_path = rubric_path or path(lab)
+    where = os.path.relpath(rubric_path, labmod.KIT)
+    raw = _read(rubric_path)
+    private = labmod.private_dir(lab)
+    if private and not rubric_path.startswith(private):
+        raw += _read(os.path.join(private, "rubric.toml"), hidden=True)
     expected = labmod.expected_cases(lab)
     owner, items = {}, []
     for n, entry in enumerate(raw, 1):

@@ -4,6 +4,7 @@ These boot QEMU, so they need 'make setup' first."""
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -113,3 +114,14 @@ def test_a_batch_grades_each_student_apart_into_every_format(tmp_path):
         assert t["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
     junit = open(out / "junit.xml").read()
     assert 'testsuite name="alice.hello"' in junit and "<failure" in junit
+
+
+def test_an_instructors_private_cases_are_run_and_scored_hidden(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDKIT_PRIVATE", os.path.join(FIXTURES, "private"))
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copy(os.path.join(KIT, "solutions", "hello", "hello.c"), submission)
+    got, g = grade_hello(submission, tmp_path / "out")
+    private = [s for s in g.scores if s.item.name == "a long name"]
+    assert got == g.max_points == 12
+    assert private and private[0].passed and private[0].item.visibility == "hidden"
