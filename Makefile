@@ -11,7 +11,7 @@ kdkit = $(PYTHON) qemu/kdkit.py
 flavour = $(if $(STRICT),strict,fast)
 strict_flag = $(if $(STRICT),--strict)
 
-.PHONY: help setup packages kernel test shell panel grade gradescope bench skels docs check
+.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs check
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -47,6 +47,9 @@ gradescope: ## the Gradescope autograder bundle, gradescope/autograder.zip [LABS
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"
+
+bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 and 2
+	@$(PYTHON) qemu/grade_bench.py
 
 skels: ## regenerate labs/ from solutions/
 	@$(PYTHON) qemu/skelgen.py solutions labs
