@@ -125,3 +125,17 @@ def test_an_instructors_private_cases_are_run_and_scored_hidden(tmp_path, monkey
     private = [s for s in g.scores if s.item.name == "a long name"]
     assert got == g.max_points == 12
     assert private and private[0].passed and private[0].item.visibility == "hidden"
+
+
+def test_an_endless_loop_in_read_costs_only_what_reads(tmp_path):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    lab.patched_solution("vser", os.path.join(FIXTURES, "grade", "vser-loop-in-read.patch"),
+                         str(submission))
+    seen = set()
+    for n in range(RUNS):
+        g = grade.grade_lab("student", "vser", str(submission), str(tmp_path / f"out{n}"), False)
+        assert "soft lockup" in "\n".join(l for ls in g.details.values() for l in ls)
+        seen.add(g.points)
+    # Init, its unwinding and the ioctls do not read: 2 + 4 + 3 of 20.
+    assert seen == {9}
