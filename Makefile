@@ -15,7 +15,7 @@ strict_flag = $(if $(STRICT),--strict)
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
-	@awk -F':.*## ' '/^[a-z]+:.*## / { printf "  %-9s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 packages: ## install the missing Debian packages (apt-get, as root or via sudo)
 	@bash qemu/setup.sh
