@@ -57,14 +57,6 @@ static inline void edu_hw_put(struct edu_hw *hw)
 	put_device(&hw->pdev->dev);
 }
 
-/* Is the board's device bound to the module under test? */
-static inline bool edu_bound(struct edu_hw *hw)
-{
-	struct device_driver *drv = READ_ONCE(hw->pdev->dev.driver);
-
-	return drv && drv->owner == kdkit_driver_module();
-}
-
 /*
  * Read a file whole into @buf (NUL-terminated) and return its length.
  * debugfs files have no read_iter for kernel_read(), and vfs_read() is not

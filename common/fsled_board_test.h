@@ -14,7 +14,6 @@
 #include <linux/fs.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
-#include <linux/namei.h>
 #include <linux/platform_device.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -122,14 +121,6 @@ static inline void fsled_expect_regs(struct kunit *test, const struct fsled_regs
 	}
 }
 
-/* Is the board's device bound to the module under test? */
-static inline bool fsled_bound(struct fsled_hw *hw)
-{
-	struct device_driver *drv = READ_ONCE(hw->pdev->dev.driver);
-
-	return drv && drv->owner == kdkit_driver_module();
-}
-
 /*
  * How many ioremap()s of the banks exist, by anyone, from /proc/vmallocinfo:
  * each mapping is one line with its physical address ("phys=0x...").
@@ -194,12 +185,8 @@ static inline void fsled_expect_banks_free(struct kunit *test, struct fsled_hw *
 
 static inline void fsled_expect_no_node(struct kunit *test, const char *when)
 {
-	struct path path;
-
-	if (!kern_path(FSLED_DEV, 0, &path)) {
-		path_put(&path);
-		KUNIT_FAIL(test, "%s: %s still exists", when, FSLED_DEV);
-	}
+	KUNIT_EXPECT_FALSE_MSG(test, kdkit_path_exists(FSLED_DEV), "%s: %s still exists",
+			       when, FSLED_DEV);
 }
 
 #endif /* FSLED_BOARD_TEST_H */

@@ -18,6 +18,17 @@ int kdkit_driver_init(void);
 void kdkit_driver_exit(void);
 /* The module under test: the student's files with the suites. */
 struct module *kdkit_driver_module(void);
+/* Is @dev bound to a driver of the module under test? */
+bool kdkit_driver_bound(struct device *dev);
+/*
+ * Run the student's init, which must bind @dev (a board's platform device),
+ * and return the driver that bound it. *@loaded is set as soon as init has
+ * succeeded, so that the case's exit unloads the driver even if no bind.
+ */
+struct device_driver *kdkit_driver_init_bound(struct kunit *test, struct device *dev,
+					      bool *loaded);
+/* Does @path name something, e.g. a device node? */
+bool kdkit_path_exists(const char *path);
 
 /* A call stack, as recorded where something was allocated. */
 struct kdkit_site {

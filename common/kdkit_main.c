@@ -20,7 +20,9 @@
  *   them at MODULE_STATE_COMING, before the module has its sysfs kobject,
  *   and a driver registered then warns in module_add_driver().
  */
+#include <linux/device.h>
 #include <linux/module.h>
+#include <linux/namei.h>
 #include <linux/sched.h>
 #include <linux/string.h>
 #include <kunit/test.h>
@@ -33,15 +35,15 @@ MODULE_PARM_DESC(only, "suites or suite.case names to run (default: all)");
 
 /* The entry points of the test module being loaded; modules load one by one. */
 static struct module *driver_mod;
-static int (*driver_init)(void);
-static void (*driver_exit)(void);
+static int (*student_init)(void);
+static void (*student_exit)(void);
 static struct kunit_suite **driver_suites;
 static int driver_nr_suites;
 static bool driver_suites_ran;
 
 int kdkit_driver_init(void)
 {
-	return driver_mod && driver_init ? driver_init() : 0;
+	return driver_mod && student_init ? student_init() : 0;
 }
 EXPORT_SYMBOL_GPL(kdkit_driver_init);
 
@@ -51,10 +53,43 @@ struct module *kdkit_driver_module(void)
 }
 EXPORT_SYMBOL_GPL(kdkit_driver_module);
 
+bool kdkit_driver_bound(struct device *dev)
+{
+	struct device_driver *drv = READ_ONCE(dev->driver);
+
+	return drv && driver_mod && drv->owner == driver_mod;
+}
+EXPORT_SYMBOL_GPL(kdkit_driver_bound);
+
+struct device_driver *kdkit_driver_init_bound(struct kunit *test, struct device *dev,
+					      bool *loaded)
+{
+	int ret = kdkit_driver_init();
+
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
+	*loaded = true;
+	KUNIT_ASSERT_TRUE_MSG(test, kdkit_driver_bound(dev),
+			      "module init did not bind the %s device: did probe fail?",
+			      dev_name(dev));
+	return dev->driver;
+}
+EXPORT_SYMBOL_GPL(kdkit_driver_init_bound);
+
+bool kdkit_path_exists(const char *name)
+{
+	struct path path;
+
+	if (kern_path(name, 0, &path))
+		return false;
+	path_put(&path);
+	return true;
+}
+EXPORT_SYMBOL_GPL(kdkit_path_exists);
+
 void kdkit_driver_exit(void)
 {
-	if (driver_mod && driver_exit)
-		driver_exit();
+	if (driver_mod && student_exit)
+		student_exit();
 }
 EXPORT_SYMBOL_GPL(kdkit_driver_exit);
 
@@ -98,8 +133,8 @@ static void kdkit_coming(struct module *mod)
 
 	driver_mod = mod;
 	kdkit_umem_loader(current->mm);
-	driver_init = mod->init;
-	driver_exit = mod->exit;
+	student_init = mod->init;
+	student_exit = mod->exit;
 	mod->init = NULL;
 	mod->exit = NULL;
 
@@ -127,7 +162,7 @@ static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,
 			/* In the loader's process, while the init text still exists. */
 			__kunit_test_suites_init(driver_suites, driver_nr_suites);
 			driver_suites_ran = true;
-			driver_init = NULL;	/* its init text is freed next */
+			student_init = NULL;	/* its init text is freed next */
 			kdkit_umem_loader(NULL);
 		}
 		break;

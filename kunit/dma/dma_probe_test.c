@@ -10,7 +10,6 @@
 #include <linux/dma-mapping.h>
 #include <linux/file.h>
 #include <linux/interrupt.h>
-#include <linux/namei.h>
 #include <linux/uaccess.h>
 #include <kunit/test.h>
 #include "edudma_board_test.h"
@@ -49,15 +48,9 @@ static void probe_exit(struct kunit *test)
 static void probe_load_unbound(struct kunit *test)
 {
 	struct probe_ctx *ctx = test->priv;
-	int ret;
 
 	ctx->entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
-	ret = kdkit_driver_init();
-	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
-	ctx->loaded = true;
-	KUNIT_ASSERT_TRUE_MSG(test, edu_bound(ctx->hw),
-			      "module init did not bind the edu-dma device: did probe fail?");
-	ctx->drv = ctx->hw->pdev->dev.driver;
+	ctx->drv = kdkit_driver_init_bound(test, &ctx->hw->pdev->dev, &ctx->loaded);
 	device_release_driver(&ctx->hw->pdev->dev);
 }
 
@@ -79,19 +72,17 @@ static void probe_unbind(struct kunit *test)
 static void probe_expect_nothing_held(struct kunit *test, const char *when)
 {
 	struct probe_ctx *ctx = test->priv;
-	struct path path;
 
-	KUNIT_EXPECT_FALSE_MSG(test, edu_bound(ctx->hw), "%s: the device is still bound", when);
+	KUNIT_EXPECT_FALSE_MSG(test, kdkit_driver_bound(&ctx->hw->pdev->dev),
+			       "%s: the device is still bound", when);
 	KUNIT_EXPECT_EQ_MSG(test, edu_dma_debug(test, ctx->scratch, "num_free_entries"),
 			    ctx->entries, "%s: DMA mappings or coherent buffers are left", when);
 	KUNIT_EXPECT_EQ_MSG(test, edu_pending_dma(test, ctx->scratch, ctx->hw), 0,
 			    "%s: DMA-API debug lists DMA memory still held for the device", when);
 	KUNIT_EXPECT_FALSE_MSG(test, irq_has_action(ctx->hw->irq),
 			       "%s: the interrupt still has a handler", when);
-	if (!kern_path(EDUDMA_DEV, 0, &path)) {
-		path_put(&path);
-		KUNIT_FAIL(test, "%s: %s still exists", when, EDUDMA_DEV);
-	}
+	KUNIT_EXPECT_FALSE_MSG(test, kdkit_path_exists(EDUDMA_DEV), "%s: %s still exists",
+			       when, EDUDMA_DEV);
 }
 
 /* Write bytes to /dev/edudma and read them back, through @scratch. */

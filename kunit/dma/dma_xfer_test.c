@@ -47,7 +47,7 @@ static int xfer_init(struct kunit *test)
 		return ret;
 	}
 	ctx->loaded = true;
-	if (!edu_bound(ctx->hw)) {
+	if (!kdkit_driver_bound(&ctx->hw->pdev->dev)) {
 		kunit_err(test, "module init did not bind the edu-dma device: did probe fail?");
 		return -ENODEV;
 	}

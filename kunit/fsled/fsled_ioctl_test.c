@@ -51,7 +51,7 @@ static int ioctl_test_init(struct kunit *test)
 		return ret;
 	}
 	ctx->loaded = true;
-	if (!fsled_bound(ctx->hw)) {
+	if (!kdkit_driver_bound(&ctx->hw->pdev->dev)) {
 		kunit_err(test, "module init did not bind the fsled device: did probe fail?");
 		return -ENODEV;
 	}

@@ -42,13 +42,8 @@ static void probe_test_exit(struct kunit *test)
 static void probe_load(struct kunit *test)
 {
 	struct probe_ctx *ctx = test->priv;
-	int ret = kdkit_driver_init();
 
-	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
-	ctx->loaded = true;
-	KUNIT_ASSERT_TRUE_MSG(test, fsled_bound(ctx->hw),
-			      "module init did not bind the fsled device: did probe fail?");
-	ctx->drv = ctx->hw->pdev->dev.driver;
+	ctx->drv = kdkit_driver_init_bound(test, &ctx->hw->pdev->dev, &ctx->loaded);
 }
 
 /* Load, then unbind: the driver is registered and the device is free. */
@@ -80,7 +75,8 @@ static void probe_expect_nothing_left(struct kunit *test, const char *when)
 {
 	struct probe_ctx *ctx = test->priv;
 
-	KUNIT_EXPECT_FALSE_MSG(test, fsled_bound(ctx->hw), "%s: the device is still bound", when);
+	KUNIT_EXPECT_FALSE_MSG(test, kdkit_driver_bound(&ctx->hw->pdev->dev),
+			       "%s: the device is still bound", when);
 	KUNIT_EXPECT_EQ_MSG(test, fsled_count_mappings(test, ctx->hw), ctx->mappings,
 			    "%s: a bank is still ioremapped (see /proc/vmallocinfo)", when);
 	fsled_expect_banks_free(test, ctx->hw, when);
