@@ -113,6 +113,15 @@ def checkpatch_step():
         verdict(f"checkpatch --strict {f}", "total: 0 errors, 0 warnings, 0 checks" in proc.stdout, proc.stdout)
 
 
+def dts_step():
+    """The device tree sources the docs teach from compile, without a warning."""
+    for f in sorted(glob.glob(os.path.join(KIT, "common", "*.dts"))):
+        proc = run(["dtc", "-I", "dts", "-O", "dtb", "-o", os.devnull, f])
+        name = os.path.relpath(f, KIT)
+        verdict(f"dtc compiles {name} cleanly", proc.returncode == 0 and not proc.stderr.strip(),
+                proc.stdout + proc.stderr)
+
+
 def strict_build_step(lab):
     """W=1 and sparse (C=1) over the solution, alone (as make shell builds
     it) and linked with the suites and kdkit.ko (as make test does)."""
@@ -195,6 +204,7 @@ def main():
         if os.path.isdir(os.path.join(KIT, "kunit", lab, "alternative")):
             alternative_step(lab)
     checkpatch_step()
+    dts_step()
     docs_step()
     print(f"{totals['passed']} passed, {totals['failed']} failed")
     return 1 if totals["failed"] else 0

@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages="build-essential flex bison bc libelf-dev libssl-dev xz-utils patch
 linux-source-6.1 qemu-system-x86 busybox-static python3 python3-pytest sparse
-python3-sphinx furo"
+python3-sphinx furo device-tree-compiler"
 
 missing=
 for p in $packages; do

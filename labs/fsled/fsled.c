@@ -126,16 +126,24 @@ static int fsled_remove(struct platform_device *pdev)
 	return 0;
 }
 
-/* How the board would bind from a device tree, beside the name match. */
+/* The platform device that the kit's board.ko registers. */
 static const struct platform_device_id fsled_ids[] = {
 	{ FSLED_NAME },
 	{ }
 };
 MODULE_DEVICE_TABLE(platform, fsled_ids);
 
+/* The same banks described by a device tree node: common/fs4412-leds.dts. */
+static const struct of_device_id fsled_of_ids[] = {
+	{ .compatible = "farsight,fs4412-leds" },
+	{ }
+};
+MODULE_DEVICE_TABLE(of, fsled_of_ids);
+
 static struct platform_driver fsled_driver = {
 	.driver = {
 		.name = FSLED_NAME,
+		.of_match_table = fsled_of_ids,
 	},
 	.id_table = fsled_ids,
 	.probe = fsled_probe,
