@@ -27,8 +27,11 @@ version=$(dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null) || {
 patches=$(ls "$here"/patches/*.patch 2>/dev/null || true)
 # shellcheck disable=SC2086
 patch_key=$(cat /dev/null $patches | sha256sum | cut -c1-8)
+# Comments explain the options (the docs show them) and do not change the
+# kernel: only option lines, "# CONFIG_X is not set" included, make the key.
 # shellcheck disable=SC2086
-key=$(cat $fragments /dev/null $patches | sha256sum | cut -c1-12)
+key=$( (awk '/^# CONFIG_/ || (!/^#/ && NF)' $fragments; cat /dev/null $patches) |
+	sha256sum | cut -c1-12)
 src=$cache/src/$version-$patch_key
 out=$cache/kernel/$version-$flavour-$key
 if [ -n "$print_only" ]; then echo "$out"; exit 0; fi
