@@ -5,6 +5,7 @@
 LAB ?=
 SRC ?= labs
 STRICT ?=
+AUDIENCE ?= student
 PYTHON ?= /usr/bin/python3
 
 kdkit = $(PYTHON) qemu/kdkit.py
@@ -42,8 +43,8 @@ grade: kernel ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
 		$(if $(JOBS),--jobs "$(JOBS)") $(strict_flag) --out "$(or $(OUT),grades)"
 
-gradescope: ## the Gradescope autograder bundle, gradescope/autograder.zip [LABS=a,b]
-	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)"
+gradescope: ## the Gradescope autograder bundle, gradescope/autograder.zip [LABS=a,b] [PRIVATE=DIR]
+	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)" $(if $(PRIVATE),--private "$(abspath $(PRIVATE))")
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"
@@ -54,8 +55,8 @@ bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 an
 skels: ## regenerate labs/ from solutions/
 	@$(PYTHON) qemu/skelgen.py solutions labs
 
-docs: packages ## build the course into docs/_build/html (warnings are errors)
-	@$(PYTHON) -m sphinx -W -q -b html docs docs/_build/html && echo "docs: docs/_build/html/index.html"
+docs: packages ## the course in docs/_build/html [AUDIENCE=instructor: with solutions]
+	@$(PYTHON) qemu/docs.py --audience "$(AUDIENCE)"
 
 check: setup ## the kit's own tests; ends with "N passed, N failed"
 	@$(PYTHON) qemu/check.py

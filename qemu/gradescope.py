@@ -4,9 +4,11 @@
 It holds Gradescope's two scripts (qemu/gradescope/) and the kit itself
 under source/kdkit: every file git tracks. setup.sh installs
 the packages and builds the kernel when Gradescope builds the image;
-run_autograder grades /autograder/submission into results.json.
+run_autograder grades /autograder/submission into results.json. With
+--private, the instructor's private suites for those labs go in as
+source/kdkit/private/<lab>/, and run_autograder grades with them.
 
-  gradescope.py [--labs vser,fsled] [--out gradescope/autograder.zip]
+  gradescope.py [--labs vser,fsled] [--private DIR] [--out gradescope/autograder.zip]
 """
 import argparse
 import os
@@ -19,7 +21,13 @@ import lab as labmod
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def build(labs, out):
+def _add(z, path, name):
+    info = zipfile.ZipInfo.from_file(path, name)
+    with open(path, "rb") as fh:
+        z.writestr(info, fh.read(), zipfile.ZIP_DEFLATED)
+
+
+def build(labs, out, private=None):
     files = subprocess.run(["git", "ls-files", "-z"], cwd=labmod.KIT, capture_output=True,
                            text=True, check=True).stdout.split("\0")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -30,10 +38,12 @@ def build(labs, out):
             with open(os.path.join(HERE, "gradescope", script), "rb") as f:
                 z.writestr(info, f.read(), zipfile.ZIP_DEFLATED)
         for f in filter(None, files):
-            path = os.path.join(labmod.KIT, f)
-            info = zipfile.ZipInfo.from_file(path, f"kdkit/{f}")
-            with open(path, "rb") as fh:
-                z.writestr(info, fh.read(), zipfile.ZIP_DEFLATED)
+            _add(z, os.path.join(labmod.KIT, f), f"kdkit/{f}")
+        for lab in labs if private else ():
+            d = os.path.join(private, lab)
+            for f in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+                if f.endswith(("_test.c", "_user.c", ".toml")):
+                    _add(z, os.path.join(d, f), f"kdkit/private/{lab}/{f}")
         z.writestr("kdkit/.gradescope-labs", ",".join(labs) + "\n")
     return out
 
@@ -41,6 +51,7 @@ def build(labs, out):
 def main(argv):
     p = argparse.ArgumentParser(prog="gradescope", description=__doc__.splitlines()[0])
     p.add_argument("--labs", default="")
+    p.add_argument("--private")
     p.add_argument("--out", default=os.path.join(labmod.KIT, "gradescope", "autograder.zip"))
     args = p.parse_args(argv)
     labs = [l for l in args.labs.split(",") if l] or labmod.labs()
@@ -50,7 +61,12 @@ def main(argv):
     except labmod.LabError as e:
         print(f"gradescope: {e}", file=sys.stderr)
         return 2
-    print(f"gradescope: {build(labs, args.out)} (labs: {', '.join(labs)})")
+    if args.private and not os.path.isdir(args.private):
+        print(f"gradescope: PRIVATE={args.private} is not a folder; give the folder that "
+              "holds one subfolder per lab", file=sys.stderr)
+        return 2
+    print(f"gradescope: {build(labs, args.out, args.private)} (labs: {', '.join(labs)}"
+          f"{'; private suites from ' + args.private if args.private else ''})")
     return 0
 
 

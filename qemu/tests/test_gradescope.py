@@ -13,11 +13,13 @@ KIT = os.path.dirname(os.path.dirname(HERE))
 
 
 def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
-    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"))
+    private = os.path.join(HERE, "fixtures", "private")
+    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"), private)
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as z:
         z.extractall(root / "source")
-        assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grade.py"} <= set(z.namelist())
+        assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grade.py",
+                "kdkit/private/hello/hello_private_test.c"} <= set(z.namelist())
     for script in ("setup.sh", "run_autograder"):
         os.chmod(root / "source" / script, 0o755)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
@@ -30,7 +32,9 @@ def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
     run = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == 10
+    # The kit's 10 points and the private suite's 2, hidden from the student.
+    assert results["score"] == 12
+    assert [t["visibility"] for t in results["tests"] if t["name"].endswith("a long name")] == ["hidden"]
     assert all({"name", "score", "max_score", "output", "visibility"} == set(t)
                for t in results["tests"])
 

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""The course's own checks, run by make check (and alone: doccheck.py).
+
+- both audiences build with sphinx -W;
+- each lab page has one "Exercise N" per TODO number of its skeleton;
+- each rubric item is on its lab's rendered page;
+- no line of a reference solution that the skeleton lacks reaches the
+  student build (pages or search index), and all of them are in the
+  instructor build;
+- the reference page names every make variable and KDKIT_ setting;
+- each concept chapter points to a lab that practises it.
+"""
+import glob
+import html.parser
+import os
+import re
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import docs  # noqa: E402
+import lab as labmod  # noqa: E402
+import rubric  # noqa: E402
+import skelgen  # noqa: E402
+
+
+class _Text(html.parser.HTMLParser):
+    """The text of an HTML page, without code blocks' line numbers."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if self.skip or (tag == "span" and ("class", "linenos") in attrs):
+            self.skip += tag == "span"
+
+    def handle_endtag(self, tag):
+        if self.skip and tag == "span":
+            self.skip -= 1
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def squeeze(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def page_text(path):
+    with open(path, encoding="utf-8") as f:
+        parser = _Text()
+        parser.feed(f.read())
+    return squeeze("".join(parser.parts))
+
+
+def solution_only_lines(lab):
+    """Lines of the lab's solution that its skeleton does not have: what a
+    student must write. Short ones (a brace, "return 0;") prove nothing."""
+    found = []
+    for name in labmod.student_files(lab):
+        with open(os.path.join(KIT, "solutions", lab, name), encoding="utf-8") as f:
+            solution = [squeeze(l) for l in f]
+        with open(os.path.join(KIT, "labs", lab, name), encoding="utf-8") as f:
+            skeleton = {squeeze(l) for l in f}
+        found += [l for l in solution if len(l) >= 20 and l not in skeleton
+                  and not l.startswith(("/* END TODO", "/* skel:"))]
+    return found
+
+
+def exercises_match_todos(lab):
+    page = os.path.join(KIT, "docs", "labs", f"{lab}.rst")
+    if not os.path.isfile(page):
+        return False, f"docs/labs/{lab}.rst is missing: every lab needs its page"
+    todos = set()
+    for f in labmod.student_files(lab):
+        with open(os.path.join(KIT, "labs", lab, f), encoding="utf-8") as fh:
+            todos |= set(skelgen.todo_numbers(fh.read()))
+    with open(page, encoding="utf-8") as fh:
+        exercises = set(re.findall(r"^Exercise (\d+)$", fh.read(), re.M))
+    return todos == exercises, (f"TODOs without an exercise: {sorted(todos - exercises)}; "
+                                f"exercises without a TODO: {sorted(exercises - todos)}")
+
+
+def documented_settings():
+    """Make variables the Makefile reads, and KDKIT_ settings the harness reads."""
+    with open(os.path.join(KIT, "Makefile"), encoding="utf-8") as f:
+        make = set(re.findall(r"\$\(([A-Z][A-Z_]*)\)", f.read()))
+    env = set()
+    for path in glob.glob(os.path.join(HERE, "*.py")) + glob.glob(os.path.join(HERE, "*.sh")) + \
+            glob.glob(os.path.join(HERE, "gradescope", "*")):
+        with open(path, encoding="utf-8") as f:
+            env |= set(re.findall(r"\bKDKIT_[A-Z_]+\b", f.read()))
+    return sorted(make - {"MAKEFILE_LIST"}), sorted(env)
+
+
+def checks():
+    """Each check as (name, passed, detail)."""
+    with tempfile.TemporaryDirectory(prefix="kdkit-docs-") as root:
+        return _checks(root)
+
+
+def _checks(root):
+    results = []
+    builds = {}
+    for audience in docs.AUDIENCES:
+        out = os.path.join(root, audience)
+        proc = docs.build(audience, out)
+        builds[audience] = out
+        results.append((f"the {audience} course builds with sphinx -W", proc.returncode == 0,
+                        proc.stdout + proc.stderr))
+    student, instructor = builds["student"], builds["instructor"]
+    shown = {p: page_text(p) for p in glob.glob(os.path.join(student, "**", "*.html"),
+                                                  recursive=True)}
+    with open(os.path.join(student, "searchindex.js"), encoding="utf-8") as f:
+        shown["searchindex.js"] = squeeze(f.read())
+
+    for lab in labmod.labs():
+        ok, why = exercises_match_todos(lab)
+        results.append((f"docs/labs/{lab}.rst has one exercise per TODO", ok, why))
+
+        page = page_text(os.path.join(student, "labs", f"{lab}.html"))
+        missing = [i.name for i in rubric.load(lab) if i.name not in page]
+        results.append((f"every {lab} rubric item is on its page", not missing,
+                        f"not on labs/{lab}.html: {missing}"))
+
+        secret = solution_only_lines(lab)
+        leaks = sorted({f"{os.path.relpath(p, student)}: {l}" for l in secret
+                        for p, text in shown.items() if l in text})
+        results.append((f"the student course shows none of {lab}'s {len(secret)} solution lines",
+                        not leaks, "\n".join(leaks[:10])))
+        teach = page_text(os.path.join(instructor, "labs", f"{lab}.html"))
+        absent = [l for l in secret if l not in teach]
+        results.append((f"the instructor course shows all of {lab}'s solution lines", not absent,
+                        "\n".join(absent[:10])))
+
+    reference = page_text(os.path.join(student, "reference.html"))
+    make, env = documented_settings()
+    missing = [v for v in make + env if v not in reference]
+    results.append(("the reference names every make variable and KDKIT_ setting", not missing,
+                    f"not in docs/reference.rst: {missing}"))
+
+    for chapter in sorted(glob.glob(os.path.join(KIT, "docs", "concepts", "*.rst"))):
+        with open(chapter, encoding="utf-8") as f:
+            ok = ":doc:`../labs/" in f.read()
+        results.append((f"{os.path.relpath(chapter, KIT)} points to a lab", ok,
+                        "add a :doc: link to the lab that practises it"))
+    return results
+
+
+def main():
+    failed = 0
+    for name, ok, detail in checks():
+        print(f"[{'PASSED' if ok else 'FAILED'}] {name}")
+        if not ok:
+            failed += 1
+            print("    " + detail.rstrip().replace("\n", "\n    "))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
