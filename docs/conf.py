@@ -11,3 +11,5 @@ html_theme = "furo"
 html_title = "kdkit: Linux driver labs"
 exclude_patterns = ["_build"]
 highlight_language = "none"
+html_static_path = ["_static"]
+html_css_files = ["kdkit.css"]
