@@ -37,6 +37,16 @@ out=$cache/kernel/$version-$flavour-$key
 if [ -n "$print_only" ]; then echo "$out"; exit 0; fi
 [ -f "$out/.kdkit-built" ] && exit 0
 
+# Two runs that both find no kernel (two terminals, a test and a grade)
+# build it once: the second waits for the first, then finds it built.
+mkdir -p "$cache/kernel"
+exec 9>"$out.lock"
+if ! flock -n 9; then
+	echo "build-kernel: another run is building the $flavour kernel; waiting for it"
+	flock 9
+fi
+[ -f "$out/.kdkit-built" ] && exit 0
+
 if [ ! -d "$src" ]; then
 	echo "build-kernel: extracting $tarball into $src"
 	mkdir -p "$cache/src"
