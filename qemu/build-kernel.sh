@@ -93,7 +93,7 @@ echo "build-kernel: $flavour kernel built in $(( $(date +%s) - start )) s"
 touch "$out/.kdkit-built"
 # Builds of this flavour from older fragments are dead weight now.
 for old in "$cache/kernel/$version-$flavour-"*; do
-	[ "$old" = "$out" ] || rm -rf "$old"
+	case $old in "$out" | "$out.lock") ;; *) rm -rf "$old" ;; esac
 done
 for old in "$cache/src/$version"*; do
 	case $old in "$src") ;; *) grep -qs "$old/Makefile" "$cache"/kernel/*/Makefile || rm -rf "$old" ;; esac
