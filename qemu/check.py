@@ -184,9 +184,7 @@ def main():
         solution_step(lab, strict=True)
         skeleton_step(lab)
         strict_build_step(lab)
-        patches = glob.glob(os.path.join(KIT, "kunit", lab, "mutants", "*.patch"))
-        # In their numbered order: 2 before 10.
-        for patch in sorted(patches, key=lambda p: int(re.match(r"\d*", os.path.basename(p))[0] or 0)):
+        for patch in labmod.mutants(lab).values():
             mutant_step(lab, patch)
         if os.path.isdir(os.path.join(KIT, "kunit", lab, "alternative")):
             alternative_step(lab)

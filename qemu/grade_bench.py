@@ -52,11 +52,10 @@ def batch(root):
         os.remove(os.path.join(folder, "vser.c"))
     plan["vser-missing"] = (missing, {"vser": 0})
     for lab, numbers in (("vser", "168"), ("fsled", "359"), ("dma", "479")):
-        patches = sorted(os.listdir(os.path.join(KIT, "kunit", lab, "mutants")))
+        patches = labmod.mutants(lab)
         for n in numbers:
-            p = next(x for x in patches if x.split("-")[0] == n)
-            plan[f"{lab}-mutant-{p[:-6]}"] = (defect(lab, os.path.join(KIT, "kunit", lab, "mutants", p)),
-                                              {lab: "less"})
+            p = patches[int(n)]
+            plan[f"{lab}-mutant-{os.path.basename(p)[:-6]}"] = (defect(lab, p), {lab: "less"})
 
     def skeleton(folder):
         for lab in labmod.labs():

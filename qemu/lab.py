@@ -98,6 +98,18 @@ def resolve_src(lab, src):
                    f"lab {lab} needs: {' '.join(student_files(lab))}")
 
 
+MUTANT = re.compile(r"^(\d+)-.+\.patch$")
+
+
+def mutants(lab):
+    """The lab's mutants, kunit/<lab>/mutants/N-what.patch (the solution
+    with one defect each), as {N: path} in number order: 2 before 10."""
+    d = os.path.join(KIT, "kunit", lab, "mutants")
+    found = {int(m[1]): os.path.join(d, m[0])
+             for m in map(MUTANT.match, os.listdir(d) if os.path.isdir(d) else []) if m}
+    return dict(sorted(found.items()))
+
+
 def patched_solution(lab, patch, dest):
     """Copy lab's solution files into dest and apply one defect to them:
     how the harness fixtures and the lab mutants are made. Raises LabError

@@ -7,6 +7,8 @@ import re
 from docutils import nodes
 from docutils.parsers.rst import Directive
 
+from kdkit_table import table
+
 KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = re.compile(r"^([a-z-]+):.*## (.*)$")
 
@@ -20,28 +22,8 @@ def targets(makefile=os.path.join(KIT, "Makefile")):
 class KdkitMakeTargets(Directive):
     def run(self):
         self.state.document.settings.record_dependencies.add(os.path.join(KIT, "Makefile"))
-        table = nodes.table()
-        group = nodes.tgroup(cols=2)
-        table += group
-        group += nodes.colspec(colwidth=18)
-        group += nodes.colspec(colwidth=62)
-        head = nodes.thead()
-        head += self._row(nodes.Text("target"), nodes.Text("what it does"))
-        body = nodes.tbody()
-        for name, what in targets():
-            body += self._row(nodes.literal(text=f"make {name}"), nodes.Text(what))
-        group += head
-        group += body
-        return [table]
-
-    @staticmethod
-    def _row(*cells):
-        row = nodes.row()
-        for content in cells:
-            entry = nodes.entry()
-            entry += nodes.paragraph("", "", content)
-            row += entry
-        return row
+        rows = [[nodes.literal(text=f"make {name}"), what] for name, what in targets()]
+        return [table((18, 62), ["target", "what it does"], rows)]
 
 
 def setup(app):

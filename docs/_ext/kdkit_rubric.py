@@ -4,8 +4,9 @@ the grades cannot disagree."""
 import os
 import sys
 
-from docutils import nodes
 from docutils.parsers.rst import Directive
+
+from kdkit_table import table
 
 KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(KIT, "qemu"))
@@ -17,30 +18,9 @@ class KdkitRubric(Directive):
 
     def run(self):
         items = rubric.load(self.arguments[0])
-        table = nodes.table()
-        group = nodes.tgroup(cols=5)
-        table += group
-        for width in (22, 7, 22, 12, 40):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        head += self._row(["item", "points", "needs", "visibility", "hint"])
-        body = nodes.tbody()
-        for item in items:
-            body += self._row([item.name, f"{item.points:g}", item.needs or "", item.visibility,
-                               item.hint])
-        body += self._row(["total", f"{sum(i.points for i in items):g}", "", "", ""])
-        group += head
-        group += body
-        return [table]
-
-    @staticmethod
-    def _row(cells):
-        row = nodes.row()
-        for text in cells:
-            entry = nodes.entry()
-            entry += nodes.paragraph("", text)
-            row += entry
-        return row
+        rows = [[i.name, f"{i.points:g}", i.needs or "", i.visibility, i.hint] for i in items]
+        rows.append(["total", f"{sum(i.points for i in items):g}", "", "", ""])
+        return [table((22, 7, 22, 12, 40), ["item", "points", "needs", "visibility", "hint"], rows)]
 
 
 def setup(app):
