@@ -1,64 +1,46 @@
 #!/usr/bin/env bash
 # Build the kit kernel of one flavour (fast or strict) into the cache, once.
 # Usage: build-kernel.sh [--dir] FLAVOUR
-#   --dir only prints the build directory, which is keyed by the Debian
-#   source version and a hash of the config fragments, so an unchanged
-#   fragment costs nothing and a changed one builds afresh.
+#   --dir only prints the build directory, which is keyed by the source's
+#   version and identity (qemu/kernel_source.py) and a hash of the config
+#   fragments, so an unchanged fragment costs nothing and a changed one
+#   builds afresh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${KDKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kdkit}
-tarball=/usr/src/linux-source-6.1.tar.xz
+py=${PYTHON:-python3}
 jobs=${JOBS:-$(nproc)}
 
 print_only=
 if [ "${1:-}" = --dir ]; then print_only=1; shift; fi
 flavour=${1:-fast}
 case $flavour in
-fast) fragments="$here/kernel.config" ;;
-strict) fragments="$here/kernel.config $here/strict.config" ;;
+fast | strict) ;;
 *) echo "build-kernel: unknown flavour '$flavour'; use fast or strict" >&2; exit 2 ;;
 esac
+fragments="$here/kernel.config"
+[ "$flavour" = strict ] && fragments="$fragments $here/strict.config"
 
-version=$(dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null) || {
-	echo "build-kernel: linux-source-6.1 is not installed; run 'make setup'" >&2
-	exit 1
-}
-patches=$(ls "$here"/patches/*.patch 2>/dev/null || true)
-# shellcheck disable=SC2086
-patch_key=$(cat /dev/null $patches | sha256sum | cut -c1-8)
-# Comments explain the options (the docs show them) and do not change the
-# kernel: only option lines, "# CONFIG_X is not set" included, make the key.
-# shellcheck disable=SC2086
-key=$( (awk '/^# CONFIG_/ || (!/^#/ && NF)' $fragments; cat /dev/null $patches) |
-	sha256sum | cut -c1-12)
-src=$cache/src/$version-$patch_key
-out=$cache/kernel/$version-$flavour-$key
-if [ -n "$print_only" ]; then echo "$out"; exit 0; fi
+if [ -n "$print_only" ]; then
+	"$py" "$here/kernel_source.py" paths "$flavour" | tail -n 1
+	exit "${PIPESTATUS[0]}"
+fi
+mkdir -p "$cache/kernel" "$cache/src"
+# One run at a time finds, fetches and unpacks the source.
+{ flock 8; "$py" "$here/kernel_source.py" prepare >/dev/null; } 8>"$cache/src/.lock"
+{ read -r src; read -r out; } < <("$py" "$here/kernel_source.py" paths "$flavour")
+[ -n "${out:-}" ] || exit 1
 [ -f "$out/.kdkit-built" ] && exit 0
 
 # Two runs that both find no kernel (two terminals, a test and a grade)
 # build it once: the second waits for the first, then finds it built.
-mkdir -p "$cache/kernel"
 exec 9>"$out.lock"
 if ! flock -n 9; then
 	echo "build-kernel: another run is building the $flavour kernel; waiting for it"
 	flock 9
 fi
 [ -f "$out/.kdkit-built" ] && exit 0
-
-if [ ! -d "$src" ]; then
-	echo "build-kernel: extracting $tarball into $src"
-	mkdir -p "$cache/src"
-	tmp=$(mktemp -d "$cache/src/.extract.XXXXXX")
-	tar -xf "$tarball" -C "$tmp"
-	# The kit's few patches to the kernel, each with its reason inside.
-	for p in $patches; do
-		patch -s -p1 -d "$tmp/linux-source-6.1" < "$p"
-	done
-	mv "$tmp/linux-source-6.1" "$src"
-	rmdir "$tmp"
-fi
 
 echo "build-kernel: configuring the $flavour kernel in $out"
 rm -rf "$out"
@@ -91,10 +73,13 @@ make -s -C "$src" O="$out" -j"$jobs" bzImage modules_prepare
 make -s -C "$src" O="$out" -j"$jobs" modules >/dev/null
 echo "build-kernel: $flavour kernel built in $(( $(date +%s) - start )) s"
 touch "$out/.kdkit-built"
-# Builds of this flavour from older fragments are dead weight now.
-for old in "$cache/kernel/$version-$flavour-"*; do
+# Builds of this flavour from older fragments are dead weight now, and so
+# are unpacked sources no build uses.
+ident=$(basename "$out"); ident=${ident%%-"$flavour"-*}
+for old in "$cache/kernel/$ident-$flavour-"*; do
 	case $old in "$out" | "$out.lock") ;; *) rm -rf "$old" ;; esac
 done
-for old in "$cache/src/$version"*; do
-	case $old in "$src") ;; *) grep -qs "$old/Makefile" "$cache"/kernel/*/Makefile || rm -rf "$old" ;; esac
+for old in "$cache"/src/*/; do
+	old=${old%/}
+	case $old in "$src") ;; *) grep -qsF "$old/Makefile" "$cache"/kernel/*/Makefile || rm -rf "$old" ;; esac
 done

@@ -24,6 +24,7 @@ import tempfile
 import time
 from typing import NamedTuple
 
+import kernel_source
 import lab as labmod
 import ledpanel
 import results
@@ -31,18 +32,16 @@ import vm
 from ktap import CRASHED, FAILED, PASSED, SKIPPED
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CACHE = os.environ.get("KDKIT_CACHE") or os.path.join(
-    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kdkit")
+CACHE = kernel_source.CACHE
 TIMEOUT = float(os.environ.get("KDKIT_TIMEOUT", "60"))
 KVM_START = 10.0   # seconds KVM gets to print anything before we give up on it
 
 
 def kernel_dir(flavour):
-    out = subprocess.run(["bash", os.path.join(HERE, "build-kernel.sh"), "--dir", flavour],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise labmod.LabError(out.stderr.strip())
-    path = out.stdout.strip()
+    try:
+        path = kernel_source.paths(flavour)[1]
+    except kernel_source.SourceError as e:
+        raise labmod.LabError(str(e))
     if not os.path.isfile(os.path.join(path, ".kdkit-built")):
         raise labmod.LabError(f"the {flavour} kit kernel is not built; run 'make setup'")
     return path
