@@ -18,8 +18,8 @@ help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-packages: ## install the missing Debian packages (apt-get, as root or via sudo)
-	@bash qemu/setup.sh
+packages: ## install what the kit needs and lacks (apt-get or dnf, as root or via sudo)
+	@PYTHON="$(PYTHON)" bash qemu/deps.sh build run
 
 kernel: packages ## build the kit kernel of this flavour, if not cached
 	@bash qemu/build-kernel.sh $(flavour)
@@ -55,8 +55,10 @@ bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 an
 skels: ## regenerate labs/ from solutions/
 	@$(PYTHON) qemu/skelgen.py solutions labs
 
-docs: packages ## the course in docs/_build/html [AUDIENCE=instructor: with solutions]
+docs: ## the course in docs/_build/html [AUDIENCE=instructor: with solutions]
+	@PYTHON="$(PYTHON)" bash qemu/deps.sh docs
 	@$(PYTHON) qemu/docs.py --audience "$(AUDIENCE)"
 
 check: setup ## the kit's own tests; ends with "N passed, N failed"
+	@PYTHON="$(PYTHON)" bash qemu/deps.sh check docs
 	@$(PYTHON) qemu/check.py

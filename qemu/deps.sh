@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Check what the kit uses (commands, headers, Python modules), not which
+# packages dpkg lists, and install what is missing with apt-get (Debian,
+# Ubuntu) or dnf (Fedora), as root or through sudo. Idempotent and quick.
+# Usage: deps.sh [build] [run] [check] [docs]   (default: build run)
+set -euo pipefail
+
+py=${PYTHON:-python3}
+tiers=${*:-build run}
+missing_apt= missing_dnf= missing_what=
+
+# need WHAT APT-PACKAGE DNF-PACKAGE TEST...: TEST decides; the names say
+# what to install when it fails.
+need() {
+	local what=$1 apt=$2 dnf=$3
+	shift 3
+	"$@" >/dev/null 2>&1 && return 0
+	missing_what="$missing_what, $what"
+	missing_apt="$missing_apt $apt"
+	missing_dnf="$missing_dnf $dnf"
+}
+has() { command -v "$1"; }
+py_has() { "$py" -c "import $1"; }
+# The guest's only userland: it must run without a loader.
+static_busybox() {
+	local bb
+	bb=$(command -v busybox || ls /bin/busybox /usr/sbin/busybox 2>/dev/null | head -n 1) &&
+		[ -n "$bb" ] && ! readelf -l "$bb" | grep -q INTERP
+}
+static_libc() { [ -f "$(gcc -print-file-name=libc.a)" ]; }
+toml_reader() { "$py" -c 'import sys
+if sys.version_info < (3, 11): import tomli'; }
+
+for tier in $tiers; do
+	case $tier in
+	build)
+		need python3 python3 python3 has "$py"
+		need make make make has make
+		need gcc gcc gcc has gcc
+		need "static libc" libc6-dev glibc-static static_libc
+		need flex flex flex has flex
+		need bison bison bison has bison
+		need bc bc bc has bc
+		need perl perl perl has perl
+		need lz4 lz4 lz4 has lz4
+		need xz xz-utils xz has xz
+		need patch patch patch has patch
+		need "libelf headers" libelf-dev elfutils-libelf-devel test -f /usr/include/gelf.h
+		need "openssl headers" libssl-dev openssl-devel test -f /usr/include/openssl/opensslv.h
+		;;
+	run)
+		need qemu-system-x86_64 qemu-system-x86 qemu-system-x86-core has qemu-system-x86_64
+		need "static busybox" busybox-static busybox static_busybox
+		;;
+	check)
+		need pytest python3-pytest python3-pytest py_has pytest
+		need git git git has git
+		need sparse sparse sparse has sparse
+		need dtc device-tree-compiler dtc has dtc
+		;;
+	docs)
+		need sphinx python3-sphinx python3-sphinx py_has sphinx
+		need furo furo python3-furo py_has furo
+		;;
+	*) echo "deps: unknown group '$tier'; use build, run, check or docs" >&2; exit 2 ;;
+	esac
+done
+# tomllib is Python 3.11's; older ones read the rubrics with tomli.
+case " $tiers " in *" build "*) need "tomli (Python < 3.11)" python3-tomli python3-tomli toml_reader ;; esac
+
+if has apt-get >/dev/null; then pm=apt-get; elif has dnf >/dev/null; then pm=dnf; else pm=; fi
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=
+elif has sudo >/dev/null && sudo -n true 2>/dev/null; then
+	sudo=sudo
+else
+	sudo=none
+fi
+
+# Debian's own 6.1 source, when this release packages it; asked for by its
+# exact name, since apt would read linux-source-6.1 as a pattern and pick
+# linux-source-6.12. Elsewhere the kit downloads the pinned 6.1.y release.
+debian_source() {
+	[ -z "${KERNEL_SRC:-}" ] && [ "$pm" = apt-get ] && [ ! -f /usr/src/linux-source-6.1.tar.xz ] &&
+		apt-cache pkgnames linux-source-6.1 2>/dev/null | grep -qx linux-source-6.1
+}
+
+if [ -z "$missing_what" ]; then
+	case " $tiers " in *" build "*) debian_source || exit 0 ;; *) exit 0 ;; esac
+	missing_what=", Debian's kernel source"
+	missing_apt=" linux-source-6.1"
+fi
+missing_what=${missing_what#, }
+if [ -z "$pm" ]; then
+	echo "setup: missing $missing_what; install them with your package manager (Debian names:$missing_apt)" >&2
+	exit 1
+fi
+want=$missing_apt
+[ "$pm" = dnf ] && want=$missing_dnf
+if [ "$sudo" = none ]; then
+	echo "setup: missing $missing_what; run 'sudo make setup', or as root: $pm install$want" >&2
+	exit 1
+fi
+
+echo "setup: installing$want (for $missing_what)"
+if [ "$pm" = apt-get ]; then
+	$sudo apt-get update -q
+	case " $tiers $want " in *" build "*" linux-source-6.1 "*) ;; *" build "*) debian_source && want="$want linux-source-6.1" ;; esac
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $want
+else
+	# shellcheck disable=SC2086
+	$sudo dnf install -y -q $want
+fi
