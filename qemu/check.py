@@ -23,6 +23,7 @@ import glob
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,46 @@ def pytest_step():
         print(proc.stdout[-6000:] + proc.stderr[-2000:])
         if not failed:
             totals["failed"] += 1
+
+
+# The harness supports Python 3.9 and newer (Ubuntu 22.04 has 3.10); these
+# tests need no VM, and one hello run covers the front end end to end.
+OLD_PYTHON_TESTS = ["test_ktap.py", "test_results.py", "test_rubric.py", "test_skelgen.py",
+                    "test_lab.py", "test_ledpanel.py", "test_doccheck.py",
+                    "test_kernel_source.py"]
+
+
+def oldest_python():
+    """A Python 3.9 (else 3.10) on PATH or in pyenv, or None."""
+    for minor in ("3.9", "3.10"):
+        found = shutil.which(f"python{minor}")
+        found = found and subprocess.run([found, "-V"], capture_output=True).returncode == 0 and found
+        pyenv = glob.glob(os.path.expanduser(f"~/.pyenv/versions/{minor}.*/bin/python{minor}"))
+        if found or pyenv:
+            return found or sorted(pyenv)[-1]
+    return None
+
+
+def old_python_step():
+    py = oldest_python()
+    if not py:
+        print("[SKIPPED] harness tests under Python 3.9 or 3.10: neither is installed here")
+        return
+    version = run([py, "-V"]).stdout.strip()
+    # Debian's pytest is pure Python: the old interpreter borrows it.
+    env = dict(os.environ, PYTHONPATH="/usr/lib/python3/dist-packages")
+    proc = subprocess.run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider"] +
+                          [os.path.join("qemu", "tests", t) for t in OLD_PYTHON_TESTS],
+                          cwd=KIT, capture_output=True, text=True, env=env)
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
+    verdict(f"harness unit tests under {version}: {last}", proc.returncode == 0,
+            proc.stdout[-4000:] + proc.stderr[-2000:])
+    proc = subprocess.run([py, "qemu/kdkit.py", "test", "hello", "--src", "solutions"],
+                          cwd=KIT, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    verdict(f"make test LAB=hello SRC=solutions under {version}: "
+            f"{lines[-1] if lines else 'no output'}", proc.returncode == 0,
+            proc.stdout[-3000:] + proc.stderr[-2000:])
 
 
 def kdkit_test(lab, src, strict=False):
@@ -177,6 +218,7 @@ def docs_step():
 
 def main():
     pytest_step()
+    old_python_step()
     proc = run([sys.executable, "qemu/skelgen.py", "solutions", "labs", "--check"])
     verdict("labs/ matches what solutions/ generates", proc.returncode == 0, proc.stdout + proc.stderr)
     for lab in labmod.labs():
