@@ -1,5 +1,6 @@
 """Boot the kit kernel in QEMU with a plan, bounded in time, and collect
 the two channels: the console (kernel log) and the results (ttyS1)."""
+import functools
 import os
 import resource
 import shutil
@@ -9,8 +10,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QEMU = "qemu-system-x86_64"
-QBOOT = "/usr/share/qemu/qboot.rom"
-BUSYBOX = "/bin/busybox"
+BUSYBOX_PLACES = ("/bin/busybox", "/usr/bin/busybox", "/usr/sbin/busybox", "/sbin/busybox")
 
 # Oops, soft lockups and hung tasks panic; a panic exits QEMU (-no-reboot).
 # init_on_free zeroes freed memory, so that even the fast kernel notices a
@@ -27,20 +27,59 @@ class HardwareError(Exception):
     """An emulated device stopped QEMU; the message is QEMU's line."""
 
 
+def _dynamic(path):
+    """Whether an ELF file asks for a loader (a PT_INTERP program header)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:
+            return True
+        phoff = int.from_bytes(head[32:40], "little")
+        phentsize = int.from_bytes(head[54:56], "little")
+        phnum = int.from_bytes(head[56:58], "little")
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return any(int.from_bytes(table[i:i + 4], "little") == 3
+               for i in range(0, len(table), phentsize))
+
+
+@functools.lru_cache(maxsize=None)
+def busybox():
+    """The guest's userland: a statically linked busybox, wherever the
+    distribution puts it."""
+    places = [p for p in (shutil.which("busybox"), *BUSYBOX_PLACES) if p and os.path.isfile(p)]
+    for p in places:
+        if not _dynamic(p):
+            return p
+    if places:
+        raise VmError(f"{places[0]} is linked dynamically and cannot run in the guest; "
+                      "install busybox-static (Debian, Ubuntu) or busybox (Fedora)")
+    raise VmError("busybox is missing; run 'make setup'")
+
+
+@functools.lru_cache(maxsize=None)
+def firmware():
+    """QEMU options for the BIOS: qboot, which boots a little faster, where
+    this QEMU ships it; its default SeaBIOS otherwise."""
+    dirs = subprocess.run([QEMU, "-L", "help"], capture_output=True, text=True).stdout.split()
+    for d in dirs:
+        if os.path.isfile(os.path.join(d, "qboot.rom")):
+            return ["-bios", os.path.join(d, "qboot.rom")]
+    return []
+
+
 def initramfs(kernel_dir, out, plan, modules, tools=()):
     """Write an uncompressed initramfs: busybox, /init, the plan, modules
     and programs in /kdkit, tools in /usr/bin."""
     gen = os.path.join(kernel_dir, "usr", "gen_init_cpio")
-    if not os.path.exists(BUSYBOX):
-        raise VmError(f"{BUSYBOX} is missing; run 'make setup'")
-    applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True,
+    bb = busybox()
+    applets = subprocess.run([bb, "--list-full"], capture_output=True, text=True,
                              check=True).stdout.split()
     spec = ["dir /dev 0755 0 0", "nod /dev/console 0600 0 0 c 5 1",
             "dir /bin 0755 0 0", "dir /sbin 0755 0 0", "dir /usr 0755 0 0",
             "dir /usr/bin 0755 0 0", "dir /usr/sbin 0755 0 0",
             "dir /proc 0755 0 0", "dir /sys 0755 0 0", "dir /tmp 1777 0 0",
             "dir /kdkit 0755 0 0",
-            f"file /bin/busybox {BUSYBOX} 0755 0 0",
+            f"file /bin/busybox {bb} 0755 0 0",
             f"file /init {os.path.join(HERE, 'init')} 0755 0 0"]
     spec += [f"slink /{a} /bin/busybox 0777 0 0" for a in applets if a != "bin/busybox"]
     plan_path = out + ".plan"
@@ -85,7 +124,7 @@ def command(kernel_dir, initrd, console, results, board, workdir, strict=False,
     cmd = [QEMU, "-nodefaults", "-no-user-config", "-machine", "pc",
            "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
            "-m", board.memory or ("1G" if strict else "256M"), *board_args(board, workdir),
-           "-bios", QBOOT, "-kernel", kernel, "-initrd", initrd,
+           *firmware(), "-kernel", kernel, "-initrd", initrd,
            "-append", " ".join(filter(None, (CMDLINE, board.cmdline))), "-display", "none", "-no-reboot",
            "-serial", "mon:stdio" if interactive else f"file:{console}",
            "-serial", f"file:{results}"]

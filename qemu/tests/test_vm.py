@@ -1,8 +1,16 @@
-"""How a QEMU run ends: normally, by the time limit, or by a device model."""
+"""How a QEMU run ends: normally, by the time limit, or by a device model;
+and the firmware and busybox it is given."""
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 import lab
 import vm
+
+KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_a_hardware_error_is_reported_as_such():
@@ -26,3 +34,26 @@ def test_the_dma_board_asks_for_edu_icount_and_a_strict_swiotlb(tmp_path):
     assert "edu" in args and "shift=auto,sleep=off" in args
     assert "swiotlb=4096,force" in lab.board("dma").cmdline
     assert lab.board("dma").memory == "256M"
+
+
+def test_busybox_must_be_static():
+    assert not vm._dynamic(vm.busybox())
+    assert vm._dynamic("/bin/sh")
+
+
+def test_without_qboot_the_guest_boots_on_seabios(tmp_path):
+    """A QEMU that ships no qboot (some builds of 6.2 to 10) gets no -bios,
+    so its own SeaBIOS boots the kit kernel."""
+    real = shutil.which(vm.QEMU)
+    log = tmp_path / "args"
+    wrapper = tmp_path / vm.QEMU
+    wrapper.write_text(f'#!/bin/sh\n[ "$1 $2" = "-L help" ] && {{ echo /nonexistent; exit 0; }}\n'
+                       f'echo "$@" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "kdkit.py"), "test", "hello",
+                           "--src", "solutions"], capture_output=True, text=True, cwd=KIT, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "7 passed, 0 failed"
+    args = log.read_text()
+    assert "-kernel" in args and "-bios" not in args and "qboot" not in args
