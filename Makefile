@@ -43,8 +43,9 @@ grade: kernel ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
 		$(if $(JOBS),--jobs "$(JOBS)") $(strict_flag) --out "$(or $(OUT),grades)"
 
-gradescope: ## the Gradescope autograder bundle, gradescope/autograder.zip [LABS=a,b] [PRIVATE=DIR]
-	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)" $(if $(PRIVATE),--private "$(abspath $(PRIVATE))")
+gradescope: $(if $(PACK),kernel) ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT=1] [PACK=1: with the built kernel] [OUT=zip]
+	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)" $(if $(PRIVATE),--private "$(abspath $(PRIVATE))") \
+		$(strict_flag) $(if $(PACK),--pack) $(if $(OUT),--out "$(OUT)")
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"

@@ -2,7 +2,9 @@
 # Check what the kit uses (commands, headers, Python modules), not which
 # packages dpkg lists, and install what is missing with apt-get (Debian,
 # Ubuntu) or dnf (Fedora), as root or through sudo. Idempotent and quick.
-# Usage: deps.sh [build] [run] [check] [docs]   (default: build run)
+# Usage: deps.sh [modules] [build] [run] [check] [docs]   (default: build run)
+#   modules: building modules against a built kernel; build: that and
+#   building the kernel; run: booting it; check, docs: make check, make docs
 set -euo pipefail
 
 py=${PYTHON:-python3}
@@ -28,16 +30,23 @@ static_busybox() {
 		[ -n "$bb" ] && ! readelf -l "$bb" | grep -q INTERP
 }
 static_libc() { [ -f "$(gcc -print-file-name=libc.a)" ]; }
+# tomllib is Python 3.11's; older ones read the rubrics with tomli.
 toml_reader() { "$py" -c 'import sys
 if sys.version_info < (3, 11): import tomli'; }
 
+case " $tiers " in *" build "*) tiers="modules $tiers" ;; esac
 for tier in $tiers; do
 	case $tier in
-	build)
+	modules)
 		need python3 python3 python3 has "$py"
 		need make make make has make
 		need gcc gcc gcc has gcc
 		need "static libc" libc6-dev glibc-static static_libc
+		# objtool, a tool of the kernel build, runs at every module build.
+		need "libelf headers" libelf-dev elfutils-libelf-devel test -f /usr/include/gelf.h
+		need "tomli (Python < 3.11)" python3-tomli python3-tomli toml_reader
+		;;
+	build)
 		need flex flex flex has flex
 		need bison bison bison has bison
 		need bc bc bc has bc
@@ -45,7 +54,6 @@ for tier in $tiers; do
 		need lz4 lz4 lz4 has lz4
 		need xz xz-utils xz has xz
 		need patch patch patch has patch
-		need "libelf headers" libelf-dev elfutils-libelf-devel test -f /usr/include/gelf.h
 		need "openssl headers" libssl-dev openssl-devel test -f /usr/include/openssl/opensslv.h
 		;;
 	run)
@@ -54,6 +62,9 @@ for tier in $tiers; do
 		;;
 	check)
 		need pytest python3-pytest python3-pytest py_has pytest
+		# Older Pythons borrow this Python's pytest in make check.
+		need exceptiongroup python3-exceptiongroup python3-exceptiongroup py_has exceptiongroup
+		need tomli python3-tomli python3-tomli py_has tomli
 		need git git git has git
 		need sparse sparse sparse has sparse
 		need dtc device-tree-compiler dtc has dtc
@@ -62,11 +73,9 @@ for tier in $tiers; do
 		need sphinx python3-sphinx python3-sphinx py_has sphinx
 		need furo furo python3-furo py_has furo
 		;;
-	*) echo "deps: unknown group '$tier'; use build, run, check or docs" >&2; exit 2 ;;
+	*) echo "deps: unknown group '$tier'; use modules, build, run, check or docs" >&2; exit 2 ;;
 	esac
 done
-# tomllib is Python 3.11's; older ones read the rubrics with tomli.
-case " $tiers " in *" build "*) need "tomli (Python < 3.11)" python3-tomli python3-tomli toml_reader ;; esac
 
 if has apt-get >/dev/null; then pm=apt-get; elif has dnf >/dev/null; then pm=dnf; else pm=; fi
 if [ "$(id -u)" -eq 0 ]; then

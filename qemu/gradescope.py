@@ -3,19 +3,26 @@
 
 It holds Gradescope's two scripts (qemu/gradescope/) and the kit itself
 under source/kdkit: every file git tracks. setup.sh installs
-the packages and builds the kernel when Gradescope builds the image;
-run_autograder grades /autograder/submission into results.json. With
---private, the instructor's private suites for those labs go in as
-source/kdkit/private/<lab>/, and run_autograder grades with them.
+the packages and builds the kernel of the bundle's flavour when Gradescope
+builds the image; run_autograder grades /autograder/submission into
+results.json on that kernel. With --private, the instructor's private
+suites for those labs go in as source/kdkit/private/<lab>/, and
+run_autograder grades with them. With --pack, the built kernel goes in as
+kernel-pack.tar.gz (qemu/kernel_pack.py), and setup.sh compiles no kernel
+when the image's gcc is the one that built it.
 
-  gradescope.py [--labs vser,fsled] [--private DIR] [--out gradescope/autograder.zip]
+  gradescope.py [--labs vser,fsled] [--private DIR] [--strict] [--pack]
+                [--out gradescope/autograder.zip]
 """
 import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 
+import kernel_pack
+import kernel_source
 import lab as labmod
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,7 +34,7 @@ def _add(z, path, name):
         z.writestr(info, fh.read(), zipfile.ZIP_DEFLATED)
 
 
-def build(labs, out, private=None):
+def build(labs, out, private=None, flavour="fast", pack=False):
     files = subprocess.run(["git", "ls-files", "-z"], cwd=labmod.KIT, capture_output=True,
                            text=True, check=True).stdout.split("\0")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -45,6 +52,13 @@ def build(labs, out, private=None):
                 if f.endswith(("_test.c", "_user.c", ".toml")):
                     _add(z, os.path.join(d, f), f"kdkit/private/{lab}/{f}")
         z.writestr("kdkit/.gradescope-labs", ",".join(labs) + "\n")
+        z.writestr("kdkit/.gradescope-flavour", flavour + "\n")
+        if pack:
+            with tempfile.TemporaryDirectory() as tmp:
+                kernel_pack.pack(flavour, os.path.join(tmp, "pack.tar.gz"))
+                # Already compressed: stored as it is.
+                z.write(os.path.join(tmp, "pack.tar.gz"), "kdkit/kernel-pack.tar.gz",
+                        zipfile.ZIP_STORED)
     return out
 
 
@@ -52,6 +66,8 @@ def main(argv):
     p = argparse.ArgumentParser(prog="gradescope", description=__doc__.splitlines()[0])
     p.add_argument("--labs", default="")
     p.add_argument("--private")
+    p.add_argument("--strict", action="store_true", help="grade on the strict kernel")
+    p.add_argument("--pack", action="store_true", help="bundle the built kernel")
     p.add_argument("--out", default=os.path.join(labmod.KIT, "gradescope", "autograder.zip"))
     args = p.parse_args(argv)
     labs = [l for l in args.labs.split(",") if l] or labmod.labs()
@@ -65,7 +81,14 @@ def main(argv):
         print(f"gradescope: PRIVATE={args.private} is not a folder; give the folder that "
               "holds one subfolder per lab", file=sys.stderr)
         return 2
-    print(f"gradescope: {build(labs, args.out, args.private)} (labs: {', '.join(labs)}"
+    flavour = "strict" if args.strict else "fast"
+    try:
+        out = build(labs, args.out, args.private, flavour, args.pack)
+    except kernel_source.SourceError as e:
+        print(f"gradescope: {e}", file=sys.stderr)
+        return 2
+    print(f"gradescope: {out} ({os.path.getsize(out) >> 20} MB; labs: {', '.join(labs)}; "
+          f"{flavour} kernel{', prebuilt' if args.pack else ''}"
           f"{'; private suites from ' + args.private if args.private else ''})")
     return 0
 

@@ -1,8 +1,22 @@
 #!/bin/sh
-# Gradescope runs this once, when it builds the autograder's image: install
-# the Debian packages and build the kit kernel, so that grading only boots.
+# Gradescope runs this once, when it builds the autograder's image (Ubuntu,
+# Fedora or Debian): install what the kit needs, then either unpack the
+# bundle's prebuilt kernel or build the one flavour grading uses.
 # KDKIT_GS_ROOT replaces /autograder, for testing the bundle elsewhere.
 set -eu
 root=${KDKIT_GS_ROOT:-/autograder}
 cd "$root/source/kdkit"
-make setup
+flavour=$(cat .gradescope-flavour)
+if [ -f kernel-pack.tar.gz ]; then
+	# Building modules needs only the compiler and make; no kernel build.
+	bash qemu/deps.sh modules run
+	if src=$(python3 qemu/kernel_pack.py unpack kernel-pack.tar.gz "$root/kdkit-cache"); then
+		echo "$src" > "$root/kdkit-cache/kernel-src"
+		echo "setup: the bundle's $flavour kernel is unpacked in $root/kdkit-cache"
+		exit 0
+	fi
+	echo "setup: the kernel pack cannot be used on this image; building the kernel instead"
+	rm -rf "$root/kdkit-cache"
+fi
+bash qemu/deps.sh build run
+bash qemu/build-kernel.sh "$flavour"

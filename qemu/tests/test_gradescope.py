@@ -51,3 +51,41 @@ def test_a_submission_that_cannot_be_graded_still_gets_a_result(tmp_path):
     subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 0 and "could not grade" in results["output"]
+
+
+def test_a_bundle_with_the_kernel_packed_builds_no_kernel(tmp_path):
+    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"), pack=True)
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(root / "source")
+        assert "kdkit/kernel-pack.tar.gz" in z.namelist()
+    for script in ("setup.sh", "run_autograder"):
+        os.chmod(root / "source" / script, 0o755)
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "submission").mkdir()
+    shutil.copy(os.path.join(KIT, "solutions", "hello", "hello.c"), root / "submission")
+    # An empty cache: only the pack can give this run a kernel.
+    env = dict(os.environ, KDKIT_GS_ROOT=str(root), KDKIT_CACHE=str(tmp_path / "empty"))
+    setup = subprocess.run(["sh", str(root / "source" / "setup.sh")], env=env,
+                           capture_output=True, text=True)
+    assert setup.returncode == 0 and "kernel is unpacked" in setup.stdout, setup.stdout + setup.stderr
+    run = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    results = json.loads((root / "results" / "results.json").read_text())
+    # Graded on the pack's kernel: the run's own cache holds none.
+    assert results["score"] == 10, results
+    assert not os.path.exists(tmp_path / "empty" / "kernel")
+
+
+def test_a_pack_from_another_compiler_is_refused(tmp_path):
+    import kernel_pack
+    pack = kernel_pack.pack("fast", str(tmp_path / "pack.tar.gz"))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "gcc").write_text("#!/bin/sh\necho 'gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0'\n")
+    (fake / "gcc").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
+    proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "kernel_pack.py"), "unpack",
+                           pack, str(tmp_path / "cache")], env=env, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "this machine has 'gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0'" in proc.stderr

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Try the kit on a fresh machine: a minimal Debian chroot (debootstrap
+# --variant=minbase), a clone of this kit in it, and the README's commands
+# run there as a new user would, with nothing added by hand.
+# Usage (as root): qemu/distro-check.sh bookworm|trixie [test|gradescope]
+#   test        apt-get install make, then make test LAB=hello SRC=solutions
+#   gradescope  the autograder bundle: setup.sh, then run_autograder on the
+#               hello solution, in /autograder of the chroot
+# Without Debian's linux-source-6.1 in the release (trixie), the kernel
+# comes through the download path: this host serves its own Debian source
+# on 127.0.0.1 (KERNEL_URL, KERNEL_SHA256). Too slow for make check (about
+# 5 to 10 minutes); KEEP=1 keeps the chroot.
+set -euo pipefail
+
+distro=${1:?usage: distro-check.sh bookworm|trixie [test|gradescope]}
+mode=${2:-test}
+mirror=${MIRROR:-http://deb.debian.org/debian}
+kit=$(cd "$(dirname "$0")/.." && pwd)
+root=${ROOT:-/var/tmp/kdkit-distro-$distro}
+case $distro in bookworm | trixie) ;; *) echo "distro-check: use bookworm or trixie" >&2; exit 2 ;; esac
+case $mode in test | gradescope) ;; *) echo "distro-check: mode is test or gradescope" >&2; exit 2 ;; esac
+[ "$(id -u)" -eq 0 ] || { echo "distro-check: run as root (debootstrap, chroot, mounts)" >&2; exit 2; }
+command -v debootstrap >/dev/null || { echo "distro-check: apt-get install debootstrap" >&2; exit 2; }
+
+server=
+cleanup() {
+	for m in dev/pts dev sys proc; do
+		mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m"
+	done
+	[ -n "$server" ] && kill "$server" 2>/dev/null
+	[ -n "${KEEP:-}" ] || rm -rf "$root"
+}
+trap cleanup EXIT INT TERM
+
+t0=$(date +%s)
+step() { echo "distro-check: [$(( $(date +%s) - t0 )) s] $*"; }
+
+rm -rf "$root"
+step "debootstrap --variant=minbase $distro"
+debootstrap --variant=minbase "$distro" "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
+	{ tail -5 "$root.debootstrap.log"; exit 1; }
+rm -f "$root.debootstrap.log"
+for m in proc sys dev dev/pts; do mount --bind "/$m" "$root/$m"; done
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+step "fresh $distro: $(chroot "$root" dpkg-query -W | wc -l) packages"
+
+# The kernel by download where the release has no linux-source-6.1.
+env=()
+if ! chroot "$root" sh -c 'apt-get update -qq && apt-cache pkgnames linux-source-6.1 | grep -qx linux-source-6.1'; then
+	tarball=/usr/src/linux-source-6.1.tar.xz
+	[ -f "$tarball" ] || { echo "distro-check: this host needs linux-source-6.1 to serve" >&2; exit 2; }
+	version=$(tar -xOf "$tarball" --wildcards '*/Makefile' 2>/dev/null |
+		awk '/^VERSION/{v=$3} /^PATCHLEVEL/{p=$3} /^SUBLEVEL/{s=$3; print v "." p "." s; exit}')
+	serve=$(mktemp -d)
+	ln -s "$tarball" "$serve/linux-$version.tar.xz"
+	port=$((20000 + RANDOM % 10000))
+	python3 -m http.server --bind 127.0.0.1 --directory "$serve" "$port" >/dev/null 2>&1 &
+	server=$!
+	env=(KERNEL_URL="http://127.0.0.1:$port/linux-$version.tar.xz"
+		KERNEL_SHA256="$(sha256sum "$tarball" | cut -d' ' -f1)")
+	step "$distro has no linux-source-6.1: serving Linux $version on 127.0.0.1:$port"
+fi
+
+in_chroot() { chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb "${env[@]}" "$@"; }
+
+if [ "$mode" = test ]; then
+	git clone -q "$kit" "$root/root/kdkit"
+	step "README: apt-get install make"
+	in_chroot sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q make >/dev/null'
+	step "README: make test LAB=hello SRC=solutions"
+	in_chroot sh -c 'cd /root/kdkit && make test LAB=hello SRC=solutions' 2>&1 | tee "$root.out" |
+		grep -E '^(setup|kernel-source|build-kernel|[0-9]+ passed)' || true
+	last=$(tail -n 1 "$root.out")
+	rm -f "$root.out"
+	step "done: $last; $(chroot "$root" dpkg-query -W | wc -l) packages, Python $(in_chroot python3 -c 'import sys; print(sys.version.split()[0])'), $(in_chroot qemu-system-x86_64 --version | head -n 1)"
+	[ "$last" = "7 passed, 0 failed" ]
+else
+	(cd "$kit" && make -s gradescope LABS=hello) >/dev/null
+	mkdir -p "$root/autograder/source" "$root/autograder/submission"
+	(cd "$root/autograder/source" && python3 -m zipfile -e "$kit/gradescope/autograder.zip" .)
+	chmod +x "$root/autograder/source/setup.sh" "$root/autograder/source/run_autograder"
+	cp "$kit/solutions/hello/hello.c" "$root/autograder/submission/"
+	step "Gradescope: setup.sh (KDKIT_GS_ROOT=/autograder)"
+	in_chroot sh -c 'apt-get install -y -q make >/dev/null; cd /autograder/source && KDKIT_GS_ROOT=/autograder sh setup.sh' 2>&1 |
+		grep -E '^(setup|kernel-source|build-kernel)' || true
+	step "Gradescope: run_autograder on the hello solution"
+	cp "$root/autograder/source/run_autograder" "$root/autograder/run_autograder"
+	in_chroot sh -c 'KDKIT_GS_ROOT=/autograder /autograder/run_autograder'
+	score=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["score"], sum(t.get("max_score", 0) for t in r["tests"]))' "$root/autograder/results/results.json")
+	step "done: results.json scores $score"
+	[ "${score% *}" = "${score#* }" ]
+fi
