@@ -27,7 +27,7 @@ py_has() { "$py" -c "import $1"; }
 static_busybox() {
 	local bb
 	bb=$(command -v busybox || ls /bin/busybox /usr/sbin/busybox 2>/dev/null | head -n 1) &&
-		[ -n "$bb" ] && ! readelf -l "$bb" | grep -q INTERP
+		[ -n "$bb" ] && ! readelf -l "$bb" | grep INTERP >/dev/null
 }
 static_libc() { [ -f "$(gcc -print-file-name=libc.a)" ]; }
 # tomllib is Python 3.11's; older ones read the rubrics with tomli.
@@ -91,7 +91,7 @@ fi
 # linux-source-6.12. Elsewhere the kit downloads the pinned 6.1.y release.
 debian_source() {
 	[ -z "${KERNEL_SRC:-}" ] && [ "$pm" = apt-get ] && [ ! -f /usr/src/linux-source-6.1.tar.xz ] &&
-		apt-cache pkgnames linux-source-6.1 2>/dev/null | grep -qx linux-source-6.1
+		apt-cache pkgnames linux-source-6.1 2>/dev/null | grep -x linux-source-6.1 >/dev/null
 }
 
 if [ -z "$missing_what" ]; then

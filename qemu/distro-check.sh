@@ -2,10 +2,14 @@
 # Try the kit on a fresh machine: a minimal Debian chroot (debootstrap
 # --variant=minbase), a clone of this kit in it, and the README's commands
 # run there as a new user would, with nothing added by hand.
-# Usage (as root): qemu/distro-check.sh bookworm|trixie [test|gradescope]
+# Usage (as root): qemu/distro-check.sh bookworm|trixie [test|gradescope|container]
 #   test        apt-get install make, then make test LAB=hello SRC=solutions
 #   gradescope  the autograder bundle: setup.sh, then run_autograder on the
 #               hello solution, in /autograder of the chroot
+#   container   the chroot becomes the debian base image; the kit's
+#               Containerfile is built on it and runs make test there
+#               (PODMAN= sets the command: in a nested sandbox, podman may
+#               need --runtime runc and CONTAINERS_CONF with no ulimits)
 # Without Debian's linux-source-6.1 in the release (trixie), the kernel
 # comes through the download path: this host serves its own Debian source
 # on 127.0.0.1 (KERNEL_URL, KERNEL_SHA256). Too slow for make check (about
@@ -18,7 +22,7 @@ mirror=${MIRROR:-http://deb.debian.org/debian}
 kit=$(cd "$(dirname "$0")/.." && pwd)
 root=${ROOT:-/var/tmp/kdkit-distro-$distro}
 case $distro in bookworm | trixie) ;; *) echo "distro-check: use bookworm or trixie" >&2; exit 2 ;; esac
-case $mode in test | gradescope) ;; *) echo "distro-check: mode is test or gradescope" >&2; exit 2 ;; esac
+case $mode in test | gradescope | container) ;; *) echo "distro-check: mode is test, gradescope or container" >&2; exit 2 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "distro-check: run as root (debootstrap, chroot, mounts)" >&2; exit 2; }
 command -v debootstrap >/dev/null || { echo "distro-check: apt-get install debootstrap" >&2; exit 2; }
 
@@ -46,24 +50,38 @@ step "fresh $distro: $(chroot "$root" dpkg-query -W | wc -l) packages"
 
 # The kernel by download where the release has no linux-source-6.1.
 env=()
-if ! chroot "$root" sh -c 'apt-get update -qq && apt-cache pkgnames linux-source-6.1 | grep -qx linux-source-6.1'; then
+if ! chroot "$root" sh -c 'apt-get update -qq && apt-cache pkgnames linux-source-6.1 | grep -x linux-source-6.1 >/dev/null'; then
 	tarball=/usr/src/linux-source-6.1.tar.xz
 	[ -f "$tarball" ] || { echo "distro-check: this host needs linux-source-6.1 to serve" >&2; exit 2; }
-	version=$(tar -xOf "$tarball" --wildcards '*/Makefile' 2>/dev/null |
-		awk '/^VERSION/{v=$3} /^PATCHLEVEL/{p=$3} /^SUBLEVEL/{s=$3; print v "." p "." s; exit}')
 	serve=$(mktemp -d)
-	ln -s "$tarball" "$serve/linux-$version.tar.xz"
+	ln -s "$tarball" "$serve/linux-6.1.tar.xz"
 	port=$((20000 + RANDOM % 10000))
 	python3 -m http.server --bind 127.0.0.1 --directory "$serve" "$port" >/dev/null 2>&1 &
 	server=$!
-	env=(KERNEL_URL="http://127.0.0.1:$port/linux-$version.tar.xz"
+	env=(KERNEL_URL="http://127.0.0.1:$port/linux-6.1.tar.xz"
 		KERNEL_SHA256="$(sha256sum "$tarball" | cut -d' ' -f1)")
-	step "$distro has no linux-source-6.1: serving Linux $version on 127.0.0.1:$port"
+	step "$distro has no linux-source-6.1: serving this host's on 127.0.0.1:$port"
 fi
 
 in_chroot() { chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb "${env[@]}" "$@"; }
 
-if [ "$mode" = test ]; then
+if [ "$mode" = container ]; then
+	podman=${PODMAN:-podman}
+	tag=docker.io/library/debian:$([ "$distro" = bookworm ] && echo 12 || echo 13)
+	for m in dev/pts dev sys proc; do umount -l "$root/$m"; done
+	step "podman import of the chroot as $tag"
+	tar -C "$root" -c . | $podman import - "$tag" >/dev/null
+	sed "s|^FROM .*|FROM $tag|" "$kit/Containerfile" >"$root.Containerfile"
+	$podman volume rm -f kdkit-check-cache >/dev/null 2>&1 || true
+	step "podman build of the Containerfile"
+	$podman build -q -t kdkit-check -f "$root.Containerfile" "$kit" >/dev/null
+	rm -f "$root.Containerfile"
+	step "README: podman run ... make test LAB=hello SRC=solutions"
+	last=$($podman run --rm -v "$kit:/kdkit" -v kdkit-check-cache:/cache kdkit-check \
+		make test LAB=hello SRC=solutions 2>&1 | tail -n 1)
+	step "done: $last"
+	[ "$last" = "7 passed, 0 failed" ]
+elif [ "$mode" = test ]; then
 	git clone -q "$kit" "$root/root/kdkit"
 	step "README: apt-get install make"
 	in_chroot sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q make >/dev/null'
