@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """make check: the kit's own tests, totalled in one "N passed, N failed" line.
 
-1. the harness's unit and end-to-end tests (pytest, qemu/tests);
+1. the harness's unit and end-to-end tests (pytest, qemu/tests), and its
+   unit tests and one hello run under the oldest Python found (3.9 or
+   3.10, the floor the kit supports);
 2. labs/ is exactly what the generator makes from solutions/;
 3. every lab's reference solution passes every case, on both kernels;
 4. every skeleton builds without a warning, runs to the end and fails;
