@@ -94,6 +94,12 @@ debian_source() {
 		apt-cache pkgnames linux-source-6.1 2>/dev/null | grep -x linux-source-6.1 >/dev/null
 }
 
+# No package brings a newer Python: say so before anything else fails.
+if has "$py" >/dev/null && ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
+	echo "setup: kdkit needs Python 3.9 or newer; $py is $("$py" -V 2>&1); give another with PYTHON=" >&2
+	exit 1
+fi
+
 if [ -z "$missing_what" ]; then
 	case " $tiers " in *" build "*) debian_source || exit 0 ;; *) exit 0 ;; esac
 	missing_what=", Debian's kernel source"
