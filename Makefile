@@ -12,11 +12,11 @@ kdkit = $(PYTHON) qemu/kdkit.py
 flavour = $(if $(STRICT),strict,fast)
 strict_flag = $(if $(STRICT),--strict)
 
-.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs check
+.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
-	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 packages: ## install what the kit needs and lacks (apt-get or dnf, as root or via sudo)
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh build run
@@ -59,6 +59,9 @@ skels: ## regenerate labs/ from solutions/
 docs: ## the course in docs/_build/html [AUDIENCE=instructor: with solutions]
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh docs
 	@$(PYTHON) qemu/docs.py --audience "$(AUDIENCE)"
+
+distro-check: ## the README's commands in a fresh minbase chroot, as root: DISTRO=bookworm|trixie [MODE=test|gradescope|container]
+	@bash qemu/distro-check.sh "$(DISTRO)" "$(or $(MODE),test)"
 
 check: setup ## the kit's own tests; ends with "N passed, N failed"
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh check docs
