@@ -5,7 +5,8 @@
 # Usage (as root): qemu/distro-check.sh bookworm|trixie [test|gradescope|container]
 #   test        apt-get install make, then make test LAB=hello SRC=solutions
 #   gradescope  the autograder bundle: setup.sh, then run_autograder on the
-#               hello solution, in /autograder of the chroot
+#               hello solution, in /autograder of the chroot (PACK=1:
+#               with this host's built kernel in the bundle)
 #   container   the chroot becomes the debian base image; the kit's
 #               Containerfile is built on it and runs make test there
 #               (PODMAN= sets the command: in a nested sandbox, podman may
@@ -93,9 +94,10 @@ elif [ "$mode" = test ]; then
 	step "done: $last; $(chroot "$root" dpkg-query -W | wc -l) packages, Python $(in_chroot python3 -c 'import sys; print(sys.version.split()[0])'), $(in_chroot qemu-system-x86_64 --version | head -n 1)"
 	[ "$last" = "7 passed, 0 failed" ]
 else
-	(cd "$kit" && make -s gradescope LABS=hello) >/dev/null
+	# PACK=1: the bundle carries this host's built kernel.
+	(cd "$kit" && make -s gradescope LABS=hello ${PACK:+PACK=1} OUT="$root.zip") >/dev/null
 	mkdir -p "$root/autograder/source" "$root/autograder/submission"
-	(cd "$root/autograder/source" && python3 -m zipfile -e "$kit/gradescope/autograder.zip" .)
+	(cd "$root/autograder/source" && python3 -m zipfile -e "$root.zip" . && rm "$root.zip")
 	chmod +x "$root/autograder/source/setup.sh" "$root/autograder/source/run_autograder"
 	cp "$kit/solutions/hello/hello.c" "$root/autograder/submission/"
 	step "Gradescope: setup.sh (KDKIT_GS_ROOT=/autograder)"
