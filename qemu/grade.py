@@ -88,9 +88,12 @@ def style(files):
     src = os.path.realpath(os.path.join(kdkit.kernel_dir("fast"), "source"))
     found = {}
     for path in files:
+        # checkpatch leaves a cache file in any git tree it runs in (the kit
+        # is one): a GIT_DIR that does not exist tells it there is none.
+        env = dict(os.environ, GIT_DIR=os.path.join(os.path.dirname(path), ".no-git"))
         proc = subprocess.run([os.path.join(src, "scripts", "checkpatch.pl"), "--strict",
                                "--no-tree", "--quiet", "--terse", "--show-types", "-f", path],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, cwd=os.path.dirname(path), env=env)
         lines = [l.replace(path + ":", os.path.basename(path) + ":")
                  for l in proc.stdout.splitlines() if not l.startswith("total:")]
         found[os.path.basename(path)] = lines
