@@ -38,6 +38,7 @@ panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"
 
 grade: kernel ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR]
+	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade
 	@$(if $(PRIVATE),KDKIT_PRIVATE="$(abspath $(PRIVATE))") $(PYTHON) qemu/grade.py \
 		$(if $(SUBMISSION),--submission "$(SUBMISSION)") \
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
@@ -64,5 +65,5 @@ distro-check: ## the README's commands in a fresh minbase chroot, as root: DISTR
 	@bash qemu/distro-check.sh "$(DISTRO)" "$(or $(MODE),test)"
 
 check: setup ## the kit's own tests; ends with "N passed, N failed"
-	@PYTHON="$(PYTHON)" bash qemu/deps.sh check docs
+	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade check docs
 	@$(PYTHON) qemu/check.py

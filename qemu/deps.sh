@@ -2,9 +2,10 @@
 # Check what the kit uses (commands, headers, Python modules), not which
 # packages dpkg lists, and install what is missing with apt-get (Debian,
 # Ubuntu) or dnf (Fedora), as root or through sudo. Idempotent and quick.
-# Usage: deps.sh [modules] [build] [run] [check] [docs]   (default: build run)
-#   modules: building modules against a built kernel; build: that and
-#   building the kernel; run: booting it; check, docs: make check, make docs
+# Usage: deps.sh [modules] [build] [run] [grade] [check] [docs]
+#   (default: build run). modules: building modules against a built
+#   kernel; build: that and building the kernel; run: booting it; grade:
+#   the build sandbox; check, docs: make check, make docs
 set -euo pipefail
 
 py=${PYTHON:-python3}
@@ -60,6 +61,10 @@ for tier in $tiers; do
 		need qemu-system-x86_64 qemu-system-x86 qemu-system-x86-core has qemu-system-x86_64
 		need "static busybox" busybox-static busybox static_busybox
 		;;
+	grade)
+		# Grading compiles students' code only in a sandbox.
+		need bubblewrap bubblewrap bubblewrap has bwrap
+		;;
 	check)
 		need pytest python3-pytest python3-pytest py_has pytest
 		# Older Pythons borrow this Python's pytest in make check.
@@ -73,7 +78,7 @@ for tier in $tiers; do
 		need sphinx python3-sphinx python3-sphinx py_has sphinx
 		need furo furo python3-furo py_has furo
 		;;
-	*) echo "deps: unknown group '$tier'; use modules, build, run, check or docs" >&2; exit 2 ;;
+	*) echo "deps: unknown group '$tier'; use modules, build, run, grade, check or docs" >&2; exit 2 ;;
 	esac
 done
 

@@ -26,8 +26,10 @@ from typing import NamedTuple
 import kdkit
 import lab as labmod
 import rubric
+import sandbox
 
 MAX_FILE = 256 * 1024      # bytes: a driver source is a few KiB
+BUILD_LINES = 40           # lines of compiler messages a report shows
 
 
 class LabGrade(NamedTuple):
@@ -51,8 +53,12 @@ def intake(lab, subdir, scratch, report_flat_extras=False):
     """Copy lab's files from a submission into scratch, refusing what is
     not a plain, small file of an expected name. Returns (complete, notes)."""
     want = labmod.student_files(lab)
-    base = os.path.join(subdir, lab) if os.path.isdir(os.path.join(subdir, lab)) else subdir
     notes, complete = [], True
+    # Every part of the path below the submission is checked: a linked lab
+    # folder would lead the intake anywhere (the kit's solutions).
+    if os.path.islink(os.path.join(subdir, lab)):
+        return False, [f"{lab}/: a symbolic link, not a folder; refused"]
+    base = os.path.join(subdir, lab) if os.path.isdir(os.path.join(subdir, lab)) else subdir
     if base != subdir:
         for extra in sorted(set(os.listdir(base)) - set(want)):
             notes.append(f"{lab}/{extra}: not a file of lab {lab} ({', '.join(want)}); ignored")
@@ -112,16 +118,32 @@ def grade_lab(student, lab, subdir, out, strict, first=False):
     if not complete:
         return LabGrade(lab, zero("not graded: " + notes[-1]), notes, {}, "")
     findings = style([os.path.join(scratch, f) for f in labmod.student_files(lab)])
+    # The build and the boots get names of their own: nothing a student
+    # named (a folder, a file) reaches make, a shell or QEMU's options.
+    bdir = tempfile.mkdtemp(prefix="kdkit-build-")
+    runs = tempfile.mkdtemp(prefix="kdkit-runs-")
     try:
-        run = kdkit.run_lab(lab, scratch, strict, bdir=os.path.join(scratch, ".build"),
-                            runs=folder)
+        run = kdkit.run_lab(lab, scratch, strict, bdir=bdir, runs=runs, sandboxed=True)
+    except labmod.ObjectRefused as e:
+        problems = str(e).splitlines()
+        return LabGrade(lab, zero(f"refused: {problems[0]}"),
+                        notes + [f"{lab} refused: {p}" for p in problems], findings, folder)
     except labmod.LabError as e:
+        messages = str(e).replace(scratch + os.sep, "")
         with open(os.path.join(folder, "build.log"), "w") as f:
-            f.write(str(e) + "\n")
-        return LabGrade(lab, zero(f"{lab} did not build: see {folder}/build.log"),
-                        notes + [f"{lab} did not build"], findings, folder)
+            f.write(messages + "\n")
+        # The compiler's own lines, capped, are what the student needs.
+        lines = messages.splitlines()
+        shown = lines[:BUILD_LINES] + ([f"[{len(lines) - BUILD_LINES} more lines in build.log]"]
+                                       if len(lines) > BUILD_LINES else [])
+        return LabGrade(lab, zero(f"{lab} did not build"),
+                        notes + [f"{lab} did not build:"] + shown, findings, folder)
     finally:
-        shutil.rmtree(os.path.join(scratch, ".build"), ignore_errors=True)
+        shutil.rmtree(bdir, ignore_errors=True)
+    logs = os.path.join(folder, "logs")
+    shutil.move(run.workdir, logs)
+    shutil.rmtree(runs, ignore_errors=True)
+    run = run._replace(workdir=logs)
     scores = rubric.score(items, run.outcome)
     notes += run.outcome.notes
     with open(os.path.join(folder, "report.txt"), "w") as f:
@@ -275,6 +297,7 @@ def main(argv):
             labmod.check_lab(l)
             rubric.load(l)
         kdkit.kernel_dir("strict" if args.strict else "fast")
+        sandbox.require()
         students = submissions(args)
         args.out = os.path.abspath(args.out)
         os.makedirs(args.out, exist_ok=True)
@@ -285,7 +308,7 @@ def main(argv):
                     jobs[student, l] = pool.submit(grade_lab, student, l, folder, args.out,
                                                    args.strict, l == labs[0])
         results = {s: [jobs[s, l].result() for l in labs] for s, _ in students}
-    except (labmod.LabError, rubric.RubricError) as e:
+    except (labmod.LabError, rubric.RubricError, sandbox.SandboxError) as e:
         print(f"grade: {e}", file=sys.stderr)
         return 2
     for student, grades in results.items():

@@ -106,14 +106,15 @@ class Run(NamedTuple):
     workdir: str        # the boots' consoles and channels
 
 
-def run_lab(lab, srcdir, strict=False, bdir=None, runs=None):
-    """Build lab from srcdir and boot until every case has a result.
-    Raises LabError if it does not build."""
+def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
+    """Build lab from srcdir (in the sandbox, for grading) and boot until
+    every case has a result. Raises LabError if it does not build."""
     flavour = "strict" if strict else "fast"
     kdir = kernel_dir(flavour)
     t0 = time.monotonic()
-    built, warnings, origin = labmod.build(lab, srcdir, kdir,
-                                           bdir or build_dir(lab, srcdir, flavour, "test"))
+    build = labmod.build_sandboxed if sandboxed else labmod.build
+    built, warnings, origin = build(lab, srcdir, kdir,
+                                    bdir or build_dir(lab, srcdir, flavour, "test"))
     build_secs = time.monotonic() - t0
     outcome = results.Outcome(labmod.expected_cases(lab))
     runs = runs or os.path.join(CACHE, "runs")

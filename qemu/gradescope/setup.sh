@@ -9,7 +9,7 @@ cd "$root/source/kdkit"
 flavour=$(cat .gradescope-flavour)
 if [ -f kernel-pack.tar.gz ]; then
 	# Building modules needs only the compiler and make; no kernel build.
-	bash qemu/deps.sh modules run
+	bash qemu/deps.sh modules run grade
 	if src=$(python3 qemu/kernel_pack.py unpack kernel-pack.tar.gz "$root/kdkit-cache"); then
 		echo "$src" > "$root/kdkit-cache/kernel-src"
 		echo "setup: the bundle's $flavour kernel is unpacked in $root/kdkit-cache"
@@ -18,5 +18,5 @@ if [ -f kernel-pack.tar.gz ]; then
 	echo "setup: the kernel pack cannot be used on this image; building the kernel instead"
 	rm -rf "$root/kdkit-cache"
 fi
-bash qemu/deps.sh build run
+bash qemu/deps.sh build run grade
 bash qemu/build-kernel.sh "$flavour"

@@ -1,0 +1,110 @@
+"""Grading builds a student's files in a sandbox (qemu/sandbox.py): a file
+that reaches for the answers or the host's files does not build, a runaway
+build ends within its limits, and no name a student chose reaches make.
+These build against the kit kernel, so they need 'make setup' first."""
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+import grade
+import sandbox
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIT = os.path.dirname(os.path.dirname(HERE))
+SOLUTION = os.path.join(KIT, "solutions", "hello", "hello.c")
+PRIVATE = os.path.join(HERE, "fixtures", "private", "hello", "hello_private_test.c")
+with open("/etc/passwd") as f:
+    PASSWD = f.readline().strip()        # "root:x:0:0:root:/root:/bin/bash"
+
+pytestmark = pytest.mark.skipif(not sandbox.available(), reason="bubblewrap cannot run here")
+
+
+def solution_with(line):
+    with open(SOLUTION) as f:
+        return line + "\n" + f.read()
+
+
+HOSTILE = {
+    # The answer, through the include path of the lab's headers (common/).
+    "includes-the-solution": '#include "../solutions/hello/hello.c"',
+    "includes-the-solution-by-path": f'#include "{SOLUTION}"',
+    "includes-a-private-suite": f'#include "{PRIVATE}"',
+    # A host file into the compiler's messages, or into the module.
+    "includes-etc-passwd": solution_with('#include "/etc/passwd"'),
+    "incbins-etc-passwd": solution_with('asm(".section .rodata\\n.incbin \\"/etc/passwd\\"\\n.previous");'),
+    # Runaway builds: no end to the input, or input that never comes
+    # (stdin is closed: the include is empty, and the tests find nothing).
+    "includes-dev-zero": solution_with('#include "/dev/zero"'),
+    "includes-dev-stdin": '#include "/dev/stdin"',
+}
+
+
+def all_output(g, out):
+    text = "\n".join(g.notes + [s.why for s in g.scores]
+                     + [l for lines in g.details.values() for l in lines])
+    for dirpath, _dirs, files in os.walk(out):
+        for f in files:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                text += fh.read().decode("utf-8", "replace")
+    return text + json.dumps(grade.gradescope([g]))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_build_that_reaches_out_scores_0_and_leaks_nothing(tmp_path, name):
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    source = HOSTILE[name]
+    (sub / "hello.c").write_text(source if "\n" in source else source + "\n")
+    start = time.monotonic()
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    secs = time.monotonic() - start
+    said = all_output(g, tmp_path / "out")
+    assert g.points == 0 and "hello did not build:" in g.notes, said[-3000:]
+    assert PASSWD not in said
+    assert "hello_module_init" not in "\n".join(g.notes)    # no solution line echoed
+    assert secs < sandbox.TIME_LIMIT + 30
+
+
+def test_the_solution_builds_in_the_sandbox_with_full_marks(tmp_path):
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    shutil.copy(SOLUTION, sub)
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == g.max_points == 10, g.notes
+
+
+def test_a_student_folder_name_never_reaches_make(tmp_path, monkeypatch):
+    """Kbuild expands $(shell ...) in M=; the folder's name must not get there."""
+    root = tmp_path / "submissions"
+    evil = root / "x$(shell\ttouch\tPWNED)"
+    evil.mkdir(parents=True)
+    shutil.copy(SOLUTION, evil)
+    monkeypatch.chdir(tmp_path)
+    assert grade.main(["--submissions", str(root), "--labs", "hello", "--jobs", "1",
+                       "--out", str(tmp_path / "grades")]) == 0
+    found = [os.path.join(d, f) for top in (KIT, str(tmp_path), os.path.expanduser("~/.cache/kdkit"))
+             for d, _s, fs in os.walk(top) for f in fs if f == "PWNED"]
+    assert not found
+    with open(tmp_path / "grades" / "grades.csv") as f:
+        assert f.read().splitlines()[1].endswith(",10,10")
+
+
+def test_a_linked_lab_folder_is_refused(tmp_path):
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    os.symlink(os.path.join(KIT, "solutions", "hello"), sub / "hello")
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 0 and "hello/: a symbolic link, not a folder; refused" in g.notes
+
+
+def test_grading_leaves_no_checkpatch_cache_in_the_kit(tmp_path):
+    before = {f for f in os.listdir(KIT) if f.startswith(".checkpatch")}
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    shutil.copy(SOLUTION, sub)
+    grade.style([str(sub / "hello.c")])
+    assert {f for f in os.listdir(KIT) if f.startswith(".checkpatch")} == before
+    assert not [f for f in os.listdir(sub) if f.startswith(".checkpatch")]
