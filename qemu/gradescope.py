@@ -2,7 +2,7 @@
 """make gradescope: the Gradescope autograder bundle, gradescope/autograder.zip.
 
 It holds Gradescope's two scripts (qemu/gradescope/) and the kit itself
-under source/kdkit: every file git tracks. setup.sh installs
+under source/kdkit: the files git tracks, less every answer (see bundled()). setup.sh installs
 the packages and builds the kernel of the bundle's flavour when Gradescope
 builds the image; run_autograder grades /autograder/submission into
 results.json on that kernel. With --private, the instructor's private
@@ -28,15 +28,30 @@ import lab as labmod
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _add(z, path, name):
+def _add(z, path, name, mode=None):
     info = zipfile.ZipInfo.from_file(path, name)
+    if mode is not None:
+        info.external_attr = (0o100000 | mode) << 16
     with open(path, "rb") as fh:
         z.writestr(info, fh.read(), zipfile.ZIP_DEFLATED)
+
+
+def bundled(path, labs):
+    """Whether a tracked file goes into the bundle: no answers (solutions,
+    alternatives, mutants, the harness's own tests and fixtures, the docs
+    with their instructor pages), and only the labs asked for."""
+    parts = path.split("/")
+    if parts[0] in ("solutions", "docs") or path.startswith("qemu/tests/"):
+        return False
+    if parts[0] in ("labs", "kunit"):
+        return len(parts) > 2 and parts[1] in labs and parts[2] not in ("alternative", "mutants")
+    return True
 
 
 def build(labs, out, private=None, flavour="fast", pack=False):
     files = subprocess.run(["git", "ls-files", "-z"], cwd=labmod.KIT, capture_output=True,
                            text=True, check=True).stdout.split("\0")
+    files = [f for f in files if f and bundled(f, labs)]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for script in ("setup.sh", "run_autograder"):
@@ -50,7 +65,9 @@ def build(labs, out, private=None, flavour="fast", pack=False):
             d = os.path.join(private, lab)
             for f in sorted(os.listdir(d)) if os.path.isdir(d) else ():
                 if f.endswith(("_test.c", "_user.c", ".toml")):
-                    _add(z, os.path.join(d, f), f"kdkit/private/{lab}/{f}")
+                    # For the grader (root) alone; the sandboxed build never
+                    # sees the kit at all.
+                    _add(z, os.path.join(d, f), f"kdkit/private/{lab}/{f}", mode=0o600)
         z.writestr("kdkit/.gradescope-labs", ",".join(labs) + "\n")
         z.writestr("kdkit/.gradescope-flavour", flavour + "\n")
         if pack:

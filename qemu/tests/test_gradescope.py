@@ -18,8 +18,17 @@ def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as z:
         z.extractall(root / "source")
+        names = set(z.namelist())
         assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grade.py",
-                "kdkit/private/hello/hello_private_test.c"} <= set(z.namelist())
+                "kdkit/labs/hello/hello.c", "kdkit/private/hello/hello_private_test.c"} <= names
+        # No answers: no solution, alternative, mutant or fixture, no other lab.
+        leaks = [n for n in names if n.startswith(("kdkit/solutions/", "kdkit/qemu/tests/",
+                                                   "kdkit/docs/", "kdkit/kunit/vser/",
+                                                   "kdkit/labs/vser/"))
+                 or "/alternative/" in n or "/mutants/" in n]
+        assert not leaks
+        private = z.getinfo("kdkit/private/hello/hello_private_test.c")
+        assert (private.external_attr >> 16) & 0o077 == 0
     for script in ("setup.sh", "run_autograder"):
         os.chmod(root / "source" / script, 0o755)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
