@@ -9,8 +9,10 @@
 4. every skeleton builds without a warning, runs to the end and fails;
    every mutant (kunit/<lab>/mutants/*.patch, the solution with one defect)
    loses points under the lab's rubric, on the fast kernel or else the
-   strict one; the
+   strict one, by its tests and not by the object check; the
    alternative solution (kunit/<lab>/alternative/) passes every case;
+   kunit/<lab>/imports.txt allows what the reference and alternative
+   import (qemu/objcheck.py);
 5. the reference solutions and the kit's kernel code (not the userspace
    tests) are clean under
    checkpatch --strict (with the suites), and build without a warning
@@ -37,6 +39,7 @@ import doccheck  # noqa: E402
 import grade  # noqa: E402
 import kdkit  # noqa: E402
 import lab as labmod  # noqa: E402
+import objcheck  # noqa: E402
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed")
 totals = {"passed": 0, "failed": 0}
@@ -198,6 +201,10 @@ def mutant_step(lab, patch):
             with contextlib.redirect_stdout(io.StringIO()):
                 g = grade.grade_lab("mutant", lab, src, os.path.join(tmp, "out"), strict)
             lost = [s for s in g.scores if not s.passed]
+            if any(s.why.startswith("refused") for s in lost):
+                verdict(f"{lab} mutant {name} is caught by its tests, not refused", False,
+                        "\n".join(g.notes))
+                return
             if lost:
                 where = " (strict kernel only)" if strict else ""
                 verdict(f"{lab} mutant {name} is caught{where}: loses {g.max_points - g.points:g} "
@@ -211,6 +218,15 @@ def alternative_step(lab):
     proc, m = kdkit_test(lab, os.path.join("kunit", lab, "alternative"))
     verdict(f"{lab} alternative solution passes every case" + (f" ({m[0]})" if m else ""),
             proc.returncode == 0 and m is not None, proc.stdout[-4000:] + proc.stderr[-2000:])
+
+
+def imports_step(lab):
+    """kunit/<lab>/imports.txt is current: the reference and the alternative
+    pass the object check grading applies, on both kernels."""
+    missing = objcheck.reference_imports(lab) - objcheck.allowed_imports(lab)
+    verdict(f"{lab}: kunit/{lab}/imports.txt allows what the reference and alternative import",
+            not missing, "not listed: " + " ".join(sorted(missing))
+            + "\nrun qemu/objcheck.py --update")
 
 
 def docs_step():
@@ -232,6 +248,7 @@ def main():
             mutant_step(lab, patch)
         if os.path.isdir(os.path.join(KIT, "kunit", lab, "alternative")):
             alternative_step(lab)
+        imports_step(lab)
     checkpatch_step()
     dts_step()
     docs_step()

@@ -151,7 +151,8 @@ def check(lab, objects):
 
 
 def reference_imports(lab):
-    """What the reference and the alternative import, on both kernels."""
+    """What the reference and the alternative import, on both kernels, as
+    the sandbox compiles them (without the check that uses the result)."""
     import kdkit
     import lab as labmod
     found = set()
@@ -159,10 +160,14 @@ def reference_imports(lab):
     for flavour in ("fast", "strict"):
         for src in filter(os.path.isdir, dirs):
             with tempfile.TemporaryDirectory(prefix="kdkit-build-") as d:
-                labmod.build_sandboxed(lab, src, kdkit.kernel_dir(flavour), d)
+                try:
+                    labmod.build_sandboxed(lab, src, kdkit.kernel_dir(flavour), d)
+                except labmod.ObjectRefused:
+                    pass        # the objects are made before they are checked
                 for f in labmod.student_files(lab):
                     if f.endswith(".c"):
-                        found |= set(_tool("nm", "-u", os.path.join(d, f[:-2] + ".o")).split())
+                        obj = os.path.join(d, "sandbox", "student", f[:-2] + ".o")
+                        found |= set(_tool("nm", "-u", obj).split())
     return {s for s in found - {"U"} if not any(fnmatch.fnmatchcase(s, p) for p in INSTRUMENTATION)}
 
 

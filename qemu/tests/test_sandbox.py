@@ -108,3 +108,38 @@ def test_grading_leaves_no_checkpatch_cache_in_the_kit(tmp_path):
     grade.style([str(sub / "hello.c")])
     assert {f for f in os.listdir(KIT) if f.startswith(".checkpatch")} == before
     assert not [f for f in os.listdir(sub) if f.startswith(".checkpatch")]
+
+
+REFUSED = {
+    "its-own-kunit-suite": ("#include <kunit/test.h>\n"
+                            "static void fake(struct kunit *test) { }\n"
+                            "static struct kunit_case fake_cases[] = { KUNIT_CASE(fake), {} };\n"
+                            "static struct kunit_suite fake_suite = { .name = \"hello_greet\",\n"
+                            "\t.test_cases = fake_cases };\n"
+                            "kunit_test_suite(fake_suite);\n", "a KUnit suite or table of its own"),
+    "a-section-of-its-own": ('static int forged __section(".kdkit_results") __used = 1;\n',
+                             "section .kdkit_results: not one the kernel's build makes"),
+    "the-module-structure": ('static char m[64] __section(".gnu.linkonce.this_module") __used;\n',
+                             "section .gnu.linkonce.this_module"),
+    "opens-a-file": ("#include <linux/fs.h>\n"
+                     "int peek(void);\nint peek(void)\n"
+                     "{ return IS_ERR(filp_open(\"/etc/passwd\", O_RDONLY, 0)); }\n",
+                     "calls filp_open, which a hello driver has no reason to call"),
+    "port-io-to-the-results-port": ("#include <linux/io.h>\n"
+                                    "void forge(void) { outb('o', 0x2f8); }\n",
+                                    "forge holds the port I/O instruction 'out'"),
+    "a-constructor": ("static void __attribute__((constructor)) __used early(void) { }\n",
+                      "constructor early: code that would run before the tests"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_an_object_that_reaches_for_the_harness_is_refused(tmp_path, name):
+    code, says = REFUSED[name]
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hello.c").write_text(solution_with("") + "\n" + code)
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 0, g.notes
+    assert any(says in n for n in g.notes), g.notes
+    assert all(s.why.startswith("refused: hello.o: ") for s in g.scores)
