@@ -12,6 +12,12 @@
 
 #include <kunit/test.h>
 
+/*
+ * What kdkit.ko prints when the test module's cases changed while they
+ * ran (qemu/results.py fails the whole boot on it).
+ */
+#define KDKIT_TAMPERED "kdkit: the test module changed its own test cases"
+
 /* Run the student's module_init(); 0 if the module has none. */
 int kdkit_driver_init(void);
 /* Run the student's module_exit(), if it has one. */

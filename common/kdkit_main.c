@@ -21,6 +21,7 @@
  *   and a driver registered then warns in module_add_driver().
  */
 #include <linux/device.h>
+#include <linux/jhash.h>
 #include <linux/module.h>
 #include <linux/namei.h>
 #include <linux/sched.h>
@@ -40,6 +41,7 @@ static void (*student_exit)(void);
 static struct kunit_suite **driver_suites;
 static int driver_nr_suites;
 static bool driver_suites_ran;
+static u32 driver_tests_hash;
 
 int kdkit_driver_init(void)
 {
@@ -127,6 +129,35 @@ static bool kdkit_filter_cases(struct kunit_suite *suite)
 	return out != suite->test_cases;
 }
 
+/*
+ * A hash of what the suites will run: each suite's hooks and each case's
+ * function and name. The student's code is linked into the test module and
+ * runs inside its cases; a driver that rewrote the cases after it (to make
+ * them pass) changes this hash. KUnit's own writes (status, log) do not.
+ */
+static u32 kdkit_tests_hash(void)
+{
+	u32 hash = driver_nr_suites;
+	struct kunit_case *c;
+	int i;
+
+	for (i = 0; i < driver_nr_suites; i++) {
+		struct kunit_suite *suite = driver_suites[i];
+		const void *hooks[] = { suite, suite->test_cases, suite->init, suite->exit,
+					suite->suite_init, suite->suite_exit };
+
+		hash = jhash(hooks, sizeof(hooks), hash);
+		hash = jhash(suite->name, strnlen(suite->name, sizeof(suite->name)), hash);
+		for (c = suite->test_cases; c->run_case; c++) {
+			const void *entry[] = { c->run_case, c->name, c->generate_params };
+
+			hash = jhash(entry, sizeof(entry), hash);
+			hash = jhash(c->name, strlen(c->name), hash);
+		}
+	}
+	return hash;
+}
+
 static void kdkit_coming(struct module *mod)
 {
 	int i, kept = 0;
@@ -145,6 +176,7 @@ static void kdkit_coming(struct module *mod)
 	driver_suites = mod->kunit_suites;
 	driver_nr_suites = kept;
 	mod->num_kunit_suites = 0;
+	driver_tests_hash = kdkit_tests_hash();
 }
 
 static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,
@@ -162,6 +194,8 @@ static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,
 			/* In the loader's process, while the init text still exists. */
 			__kunit_test_suites_init(driver_suites, driver_nr_suites);
 			driver_suites_ran = true;
+			if (kdkit_tests_hash() != driver_tests_hash)
+				pr_err(KDKIT_TAMPERED "\n");
 			student_init = NULL;	/* its init text is freed next */
 			kdkit_umem_loader(NULL);
 		}

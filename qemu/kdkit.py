@@ -17,6 +17,7 @@ import glob
 import hashlib
 import io
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -76,7 +77,10 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
     initrd = os.path.join(workdir, f"initrd-{n}.cpio")
     console = os.path.join(workdir, f"console-{n}.log")
     channel = os.path.join(workdir, f"results-{n}.log")
-    vm.initramfs(kdir, initrd, plan, built.files())
+    # The results channel's markers carry a secret each boot makes anew:
+    # lines the student's module could print lack it (results.py).
+    secret = secrets.token_hex(16)
+    vm.initramfs(kdir, initrd, plan, built.files(), secret=secret)
     cmd = vm.command(kdir, initrd, console, channel, board, workdir, strict, accel)
     limit = KVM_START if accel == "kvm" else TIMEOUT
     start = time.monotonic()
@@ -92,7 +96,7 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
             f.write(f"\nkdkit: the kernel log passed {vm.OUTPUT_LIMIT >> 20} MB, "
                     "so the run was stopped\n")
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
-    return read(channel), read(console), timed_out, secs
+    return read(channel), read(console), timed_out, secs, secret
 
 
 class Run(NamedTuple):
@@ -127,7 +131,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
         sel = outcome.pending()
         only = "" if boots == 1 else " ".join(sel)
         text = plan_text(only, built)
-        channel, console, timed_out, secs = boot_once(
+        channel, console, timed_out, secs, secret = boot_once(
             kdir, built, labmod.board(lab), text, strict, workdir, boots, accels[0])
         if accels[0] == "kvm" and timed_out and not console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
@@ -136,7 +140,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
             boots -= 1
             continue
         boot_secs += secs
-        if not outcome.add_boot(channel, console, timed_out, TIMEOUT) and outcome.pending():
+        if not outcome.add_boot(channel, console, timed_out, TIMEOUT, secret) and outcome.pending():
             outcome.give_up("a boot made no progress, so the harness gave up")
     return Run(outcome, origin, warnings, build_secs, boot_secs, boots, workdir)
 
@@ -158,11 +162,17 @@ def run_tests(args):
     return (1 if failed else 0), run.build_secs, run.boot_secs, run.boots
 
 
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def plan_text(only, built):
     """The guest's plan: the board, the KUnit module, then the userspace
     suites run with the student's module alone. See qemu/init."""
     name = os.path.basename
-    text = f"only {only}\n"
+    text = "".join(f"sha256 {_sha256(p)} {name(p)}\n" for p in built.progs)
+    text += f"only {only}\n"
     if built.board:
         text += f"load {name(built.board)}\n"
     text += f"group 1 {name(built.module)}\n"

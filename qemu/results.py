@@ -11,13 +11,21 @@ import ktap
 from ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
 
 MARK = re.compile(r"^kdkit: (.*)$")
+# common/kdkit.h's KDKIT_TAMPERED, which kdkit.ko prints on the console.
+TAMPERED = "kdkit: the test module changed its own test cases"
 
 
-def read_channel(text):
-    """Split the results channel into ({suite: ktap text}, [notes], done)."""
+def read_channel(text, secret):
+    """Split the results channel into ({suite: ktap text}, [notes], done).
+    Only markers that carry the boot's secret count: /init knows it, the
+    modules under test never see it."""
     suites, notes, current, buf, done = {}, [], None, [], False
     for line in text.splitlines():
         m = MARK.match(line.strip("\r"))
+        if m and not m[1].startswith(secret + " "):
+            m = None
+        elif m:
+            m = [m[0], m[1][len(secret) + 1:]]
         if m and current and m[1] == f"end suite {current}":
             suites[current] = "\n".join(buf) + "\n"
             current, buf = None, []
@@ -52,28 +60,45 @@ class Outcome:
                 sel += [f"{suite}.{c}" for c in left]
         return sel
 
-    def add_boot(self, channel, console, timed_out, limit):
+    def add_boot(self, channel, console, timed_out, limit, secret):
         """Fold one boot's channels in; return True if it made progress."""
         before = sum(len(c) for c in self.cases.values())
-        done_suites, notes, done = read_channel(channel)
+        done_suites, notes, done = read_channel(channel, secret)
         lines = [l.rstrip("\r") for l in console.splitlines()]
         expected = dict(self.plan)
         for note in notes:
             if "failed" in note:
                 self.notes.append(note)
+        if any(TAMPERED in l for l in lines):
+            why = (f"{TAMPERED[7:]} while they ran (the kit's cases are not the "
+                   "driver's to change): no result of this run counts")
+            self.notes.append(why)
+            done_suites = {}
+            for suite, cases in self.plan:
+                for c in cases:
+                    self.cases[suite].setdefault(c, Case(c, FAILED, [why]))
         for suite, text in done_suites.items():
             if suite not in expected:
-                self.notes.append(f"unexpected suite {suite} in the results: ignored")
+                self.notes.append(f"unexpected suite {suite} in the results: ignored, and flagged")
                 continue
             try:
                 _name, cases = ktap.parse_suite(text)
             except ktap.KtapError as e:
                 cases = [Case(c, FAILED, [f"the suite's results were malformed: {e}"])
                          for c in expected[suite]]
+            # Every case the kit's sources list reports once: a case the kit
+            # does not have, or one reported twice, means the suite's results
+            # were tampered with, and none of them count.
+            names = [case.name for case in cases]
+            odd = sorted({n for n in names if n not in expected[suite] or names.count(n) > 1})
+            if odd:
+                why = (f"the suite reported {', '.join(odd)} "
+                       f"{'more than once or ' if any(names.count(n) > 1 for n in odd) else ''}"
+                       "beyond the kit's cases: its results cannot be trusted")
+                self.notes.append(f"{suite}: {why}")
+                cases = [Case(c, FAILED, [why]) for c in expected[suite]]
             for case in cases:
-                if case.name not in expected[suite]:
-                    self.notes.append(f"unexpected case {suite}.{case.name}: ignored")
-                elif case.name not in self.cases[suite]:
+                if case.name not in self.cases[suite]:
                     self.cases[suite][case.name] = case
             self._charge_health(suite, lines)
         if not done:

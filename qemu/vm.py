@@ -67,9 +67,10 @@ def firmware():
     return []
 
 
-def initramfs(kernel_dir, out, plan, modules, tools=()):
+def initramfs(kernel_dir, out, plan, modules, tools=(), secret=None):
     """Write an uncompressed initramfs: busybox, /init, the plan, modules
-    and programs in /kdkit, tools in /usr/bin."""
+    and programs in /kdkit, tools in /usr/bin, and the run's secret, which
+    /init reads and deletes before it loads any module (results.py)."""
     gen = os.path.join(kernel_dir, "usr", "gen_init_cpio")
     bb = busybox()
     applets = subprocess.run([bb, "--list-full"], capture_output=True, text=True,
@@ -86,6 +87,11 @@ def initramfs(kernel_dir, out, plan, modules, tools=()):
     with open(plan_path, "w") as f:
         f.write(plan)
     spec.append(f"file /kdkit/plan {plan_path} 0644 0 0")
+    if secret:
+        secret_path = out + ".secret"
+        with open(secret_path, "w") as f:
+            f.write(secret + "\n")
+        spec.append(f"file /kdkit/secret {secret_path} 0600 0 0")
     for m in modules:
         spec.append(f"file /kdkit/{os.path.basename(m)} {m} 0755 0 0")
     for t in tools:

@@ -93,3 +93,17 @@ def test_a_file_that_does_not_compile_shows_the_compiler_and_build_failed(tmp_pa
     assert f"{tmp_path}/hello.c:1:14: error" in proc.stderr
     assert proc.stderr.rstrip().endswith("hello: build failed; fix the errors above and run the command again")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_userspace_suite_that_changed_before_it_ran_is_not_run(monkeypatch):
+    """/init hashes each test program against the plan before it runs it:
+    here the plan's hashes are wrong, as they would be for a program a
+    module rewrote."""
+    import kdkit
+    monkeypatch.setattr(kdkit, "_sha256", lambda path: "0" * 64)
+    run = kdkit.run_lab("vser", os.path.join(KIT, "solutions", "vser"))
+    user = run.outcome.cases["vser_user"]
+    assert user and all(c.status != "PASSED" for c in user.values())
+    assert any("changed before it ran" in n for n in run.outcome.notes)
+    assert run.outcome.cases["vser_fops"] and all(
+        c.status == "PASSED" for c in run.outcome.cases["vser_fops"].values())

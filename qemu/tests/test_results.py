@@ -3,6 +3,7 @@ import results
 from ktap import CRASHED, FAILED, PASSED
 
 PLAN = [("alpha", ["a1", "a2"]), ("beta", ["b1", "b2", "b3"])]
+SECRET = "0a1b2c"
 
 
 def suite_ktap(name, cases):
@@ -11,11 +12,13 @@ def suite_ktap(name, cases):
     return "\n".join(lines + [f"ok 1 {name}"]) + "\n"
 
 
-def channel(*suites, done=True):
-    out = ["kdkit: group 1 begin"]
+def channel(*suites, done=True, secret=SECRET):
+    """What /init writes on the results channel: markers with the secret."""
+    k = f"kdkit: {secret}"
+    out = [f"{k} group 1 begin"]
     for name, cases in suites:
-        out += [f"kdkit: suite {name}", suite_ktap(name, cases).rstrip("\n"), f"kdkit: end suite {name}"]
-    out += ["kdkit: group 1 end"] + (["kdkit: done"] if done else [])
+        out += [f"{k} suite {name}", suite_ktap(name, cases).rstrip("\n"), f"{k} end suite {name}"]
+    out += [f"{k} group 1 end"] + ([f"{k} done"] if done else [])
     return "\n".join(out) + "\n"
 
 
@@ -23,7 +26,7 @@ def test_a_clean_boot_reports_every_case():
     o = results.Outcome(PLAN)
     ch = channel(("alpha", [("a1", True), ("a2", False)]),
                  ("beta", [("b1", True), ("b2", True), ("b3", True)]))
-    assert o.add_boot(ch, "kdkit: group 1 begin\n", False, 60)
+    assert o.add_boot(ch, "kdkit: group 1 begin\n", False, 60, SECRET)
     assert o.pending() == []
     assert o.cases["alpha"]["a2"].status == FAILED
     assert o.counts() == {PASSED: 4, FAILED: 1, "SKIPPED": 0}
@@ -42,13 +45,13 @@ BUG: kernel NULL pointer dereference, address: 0000000000000000
 Call Trace:
  b2_fn+0x1/0x2
 """
-    o.add_boot(channel(done=False).replace("kdkit: group 1 end\n", ""), console, False, 60)
+    o.add_boot(channel(done=False).replace(f"kdkit: {SECRET} group 1 end\n", ""), console, False, 60, SECRET)
     assert o.cases["beta"]["b2"].status == CRASHED
     assert "BUG: kernel NULL pointer dereference" in "\n".join(o.cases["beta"]["b2"].log)
     # What the console said passed is not taken: it runs again.
     assert o.pending() == ["alpha", "beta.b1", "beta.b3"]
     o.add_boot(channel(("alpha", [("a1", True), ("a2", True)]), ("beta", [("b1", True), ("b3", True)])),
-               "kdkit: group 1 begin\nkdkit: group 1 end\n", False, 60)
+               "kdkit: group 1 begin\nkdkit: group 1 end\n", False, 60, SECRET)
     assert o.pending() == []
     assert o.counts()[FAILED] == 1
 
@@ -56,14 +59,14 @@ Call Trace:
 def test_a_timeout_says_so():
     o = results.Outcome(PLAN)
     console = "kdkit: group 1 begin\n    # Subtest: alpha\n"
-    o.add_boot("", console, True, 60)
+    o.add_boot("", console, True, 60, SECRET)
     assert o.cases["alpha"]["a1"].status == CRASHED
     assert "timed out after 60 s" in o.cases["alpha"]["a1"].log[0]
 
 
 def test_a_crash_outside_the_tests_fails_everything_left():
     o = results.Outcome(PLAN)
-    o.add_boot("", "Kernel panic - not syncing: boom\n", False, 60)
+    o.add_boot("", "Kernel panic - not syncing: boom\n", False, 60, SECRET)
     assert o.pending() == []
     assert all(c.status == CRASHED for s in o.cases.values() for c in s.values())
 
@@ -73,16 +76,38 @@ def test_unexpected_cases_and_suites_are_not_trusted():
     ch = channel(("alpha", [("a1", True), ("a2", True), ("forged", True)]),
                  ("gamma", [("g1", True)]),
                  ("beta", [("b1", True), ("b2", True), ("b3", True)]))
-    o.add_boot(ch, "", False, 60)
+    o.add_boot(ch, "", False, 60, SECRET)
     assert "forged" not in o.cases["alpha"]
-    assert any("unexpected suite gamma" in n for n in o.notes)
-    assert o.counts()[PASSED] == 5
+    assert any("unexpected suite gamma" in n and "flagged" in n for n in o.notes)
+    # A case the kit does not have: none of that suite's results count.
+    assert [o.cases["alpha"][c].status for c in ("a1", "a2")] == [FAILED, FAILED]
+    assert any("alpha: the suite reported forged beyond the kit's cases" in n for n in o.notes)
+    assert o.counts()[PASSED] == 3
+
+
+def test_a_case_reported_twice_fails_its_suite():
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", False), ("a1", True), ("a2", True)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    o.add_boot(ch, "", False, 60, SECRET)
+    assert [o.cases["alpha"][c].status for c in ("a1", "a2")] == [FAILED, FAILED]
+    assert "more than once" in o.cases["alpha"]["a1"].log[0]
+
+
+def test_markers_without_the_secret_are_the_module_s_own():
+    """A module that writes KTAP with markers on the channel cannot know
+    the boot's secret: its blocks are not results."""
+    o = results.Outcome(PLAN)
+    forged = channel(("alpha", [("a1", True), ("a2", True)]),
+                     ("beta", [("b1", True), ("b2", True), ("b3", True)]), secret="guess")
+    o.add_boot(forged + channel(done=True), "", False, 60, SECRET)
+    assert o.counts()[PASSED] == 0
 
 
 def test_a_missing_case_in_a_finished_boot_fails():
     o = results.Outcome(PLAN)
     ch = channel(("alpha", [("a1", True)]), ("beta", [("b1", True), ("b2", True), ("b3", True)]))
-    o.add_boot(ch, "", False, 60)
+    o.add_boot(ch, "", False, 60, SECRET)
     assert o.cases["alpha"]["a2"].status == FAILED
     assert "no result" in o.cases["alpha"]["a2"].log[0]
 
@@ -101,7 +126,7 @@ kdkit: group 1 end
 """
     ch = channel(("alpha", [("a1", True), ("a2", True)]),
                  ("beta", [("b1", True), ("b2", True), ("b3", True)]))
-    o.add_boot(ch, console, False, 60)
+    o.add_boot(ch, console, False, 60, SECRET)
     assert "alpha" in o.health and "beta" not in o.health
     assert o.counts()[FAILED] == 1
 
@@ -111,7 +136,7 @@ def test_a_device_model_that_stops_qemu_crashes_the_running_case():
     o = results.Outcome(PLAN)
     console = ("kdkit: group 1 begin\n    # Subtest: alpha\n    ok 1 a1\n\n"
                "qemu: hardware error: EDU: DMA range 0x40000-0x40fff out of bounds!\n")
-    o.add_boot("", console, False, 60)
+    o.add_boot("", console, False, 60, SECRET)
     assert o.cases["alpha"]["a2"].status == CRASHED
     assert any("EDU: DMA range" in l for l in o.cases["alpha"]["a2"].log)
     assert o.pending() == ["alpha.a1", "beta"]
@@ -123,7 +148,17 @@ def test_ktap_lines_a_driver_prints_never_count():
     forged = "".join(f"    ok {i} {c}\n" for i, c in enumerate(["b1", "b2", "b3"], 1))
     console = ("kdkit: group 1 begin\n    # Subtest: alpha\n    ok 1 a1\n    ok 2 a2\nok 1 alpha\n"
                "    # Subtest: beta\n" + forged + "Kernel panic - not syncing: Fatal exception\n")
-    assert o.add_boot("", console, False, 60)
+    assert o.add_boot("", console, False, 60, SECRET)
     assert all(c.status != PASSED for cases in o.cases.values() for c in cases.values())
     assert o.cases["beta"]["b1"].status == CRASHED
     assert o.pending() == ["alpha", "beta.b2", "beta.b3"]
+
+
+def test_cases_the_module_changed_while_they_ran_count_for_nothing():
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", True), ("a2", True)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    console = "kdkit: group 1 begin\nkdkit: the test module changed its own test cases\n"
+    o.add_boot(ch, console, False, 60, SECRET)
+    assert o.pending() == [] and o.counts()[PASSED] == 0
+    assert "changed its own test cases" in o.notes[-1]

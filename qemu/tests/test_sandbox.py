@@ -143,3 +143,38 @@ def test_an_object_that_reaches_for_the_harness_is_refused(tmp_path, name):
     assert g.points == 0, g.notes
     assert any(says in n for n in g.notes), g.notes
     assert all(s.why.startswith("refused: hello.o: ") for s in g.scores)
+
+
+FORGER = """#include <kunit/test.h>
+static void forged_pass(struct kunit *test) { }
+
+/* Make every case of the test module a no-op that passes. */
+static void forge(void)
+{
+	struct kunit_suite **suites = THIS_MODULE->kunit_suites;
+	struct kunit_case *c;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		for (c = suites[i]->test_cases; c->run_case; c++)
+			c->run_case = forged_pass;
+}
+
+static int __init hello_init(void)
+{
+	forge();
+"""
+
+
+def test_a_driver_that_rewrites_the_tests_scores_0(tmp_path):
+    """The student's code runs inside the test module; kdkit.ko hashes the
+    cases before they run and after, and a change fails the whole run."""
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    with open(SOLUTION) as f:
+        text = f.read()
+    assert "static int __init hello_init(void)\n{\n" in text
+    (sub / "hello.c").write_text(text.replace("static int __init hello_init(void)\n{\n", FORGER))
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 0, g.notes
+    assert any("changed its own test cases" in n for n in g.notes), g.notes
