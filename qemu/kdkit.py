@@ -7,7 +7,8 @@
   kdkit.py panel fsled                        the LEDs of a running shell
 
 Settings from the environment: KDKIT_CACHE (where kernels and builds live),
-KDKIT_TIMEOUT (seconds a boot may take, default 60), KDKIT_ACCEL (tcg, or
+KDKIT_TIMEOUT (seconds a boot may take, default 60), KDKIT_LAB_BUDGET
+(seconds of boots a lab may take, default 120), KDKIT_ACCEL (tcg, or
 kvm to try KVM with a fallback to TCG), KDKIT_KEEP_LOGS (keep the console
 logs of a run that passed too).
 """
@@ -35,6 +36,9 @@ from ktap import CRASHED, FAILED, PASSED, SKIPPED
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = kernel_source.CACHE
 TIMEOUT = float(os.environ.get("KDKIT_TIMEOUT", "60"))
+# Seconds of boots one lab may take, crashes and reruns included: a hostile
+# driver costs its grader a bounded time (four labs fit Gradescope's 10 min).
+LAB_BUDGET = float(os.environ.get("KDKIT_LAB_BUDGET", "120"))
 KVM_START = 10.0   # seconds KVM gets to print anything before we give up on it
 
 
@@ -73,7 +77,9 @@ def accel_order():
     return ["kvm", "tcg"] if want == "kvm" else ["tcg"]
 
 
-def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
+def boot_once(kdir, built, board, plan, strict, workdir, n, accel, limit=None):
+    """One boot: (results channel, console, timed out, flooded the log,
+    seconds, secret)."""
     initrd = os.path.join(workdir, f"initrd-{n}.cpio")
     console = os.path.join(workdir, f"console-{n}.log")
     channel = os.path.join(workdir, f"results-{n}.log")
@@ -82,7 +88,7 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
     secret = secrets.token_hex(16)
     vm.initramfs(kdir, initrd, plan, built.files(), secret=secret)
     cmd = vm.command(kdir, initrd, console, channel, board, workdir, strict, accel)
-    limit = KVM_START if accel == "kvm" else TIMEOUT
+    limit = KVM_START if accel == "kvm" else (limit or TIMEOUT)
     start = time.monotonic()
     try:
         secs, timed_out = vm.boot(cmd, limit)
@@ -91,12 +97,13 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel):
         with open(console, "a") as f:
             f.write(f"\n{e}\n")
         secs, timed_out = time.monotonic() - start, False
-    if os.path.exists(console) and os.path.getsize(console) >= vm.OUTPUT_LIMIT:
+    flooded = os.path.exists(console) and os.path.getsize(console) >= vm.OUTPUT_LIMIT
+    if flooded:
         with open(console, "a") as f:   # past the limit for QEMU, not for us
             f.write(f"\nkdkit: the kernel log passed {vm.OUTPUT_LIMIT >> 20} MB, "
                     "so the run was stopped\n")
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
-    return read(channel), read(console), timed_out, secs, secret
+    return read(channel), read(console), timed_out, flooded, secs, secret
 
 
 class Run(NamedTuple):
@@ -125,14 +132,20 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
     os.makedirs(runs, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{lab}-", dir=runs)
     accels = accel_order()
-    boots, boot_secs = 0, 0.0
+    boots, boot_secs, stopped_in_a_row = 0, 0.0, 0
+    deadline = time.monotonic() + LAB_BUDGET
     while outcome.pending():
+        left = deadline - time.monotonic()
+        if left < 1:
+            outcome.give_up(f"the lab's {LAB_BUDGET:.0f} s of boots ran out")
+            break
         boots += 1
         sel = outcome.pending()
         only = "" if boots == 1 else " ".join(sel)
         text = plan_text(only, built)
-        channel, console, timed_out, secs, secret = boot_once(
-            kdir, built, labmod.board(lab), text, strict, workdir, boots, accels[0])
+        channel, console, timed_out, flooded, secs, secret = boot_once(
+            kdir, built, labmod.board(lab), text, strict, workdir, boots, accels[0],
+            min(TIMEOUT, left))
         if accels[0] == "kvm" and timed_out and not console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
                   "falling back to TCG (unset KDKIT_ACCEL to skip this wait)")
@@ -140,8 +153,15 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
             boots -= 1
             continue
         boot_secs += secs
-        if not outcome.add_boot(channel, console, timed_out, TIMEOUT, secret) and outcome.pending():
+        if not outcome.add_boot(channel, console, timed_out, min(TIMEOUT, left), secret) \
+                and outcome.pending():
             outcome.give_up("a boot made no progress, so the harness gave up")
+        # A hang or a flood costs a whole boot; the second in a row ends the
+        # lab, so that a driver that does it in every case costs two.
+        stopped_in_a_row = stopped_in_a_row + 1 if timed_out or flooded else 0
+        if stopped_in_a_row >= 2 and outcome.pending():
+            outcome.give_up("two boots in a row hung or flooded the kernel log, so the rest "
+                            "did not run")
     return Run(outcome, origin, warnings, build_secs, boot_secs, boots, workdir)
 
 

@@ -107,3 +107,23 @@ def test_a_userspace_suite_that_changed_before_it_ran_is_not_run(monkeypatch):
     assert any("changed before it ran" in n for n in run.outcome.notes)
     assert run.outcome.cases["vser_fops"] and all(
         c.status == "PASSED" for c in run.outcome.cases["vser_fops"].values())
+
+
+def test_a_driver_that_floods_in_every_case_costs_two_boots(tmp_path, monkeypatch):
+    """Every vser case runs init; an init that floods the log would cost a
+    boot a case. Two hung or flooded boots in a row end the lab."""
+    import kdkit
+    monkeypatch.setattr(kdkit, "TIMEOUT", 15.0)    # a flood boot ends here or at 16 MB
+    src = tmp_path / "vser"
+    src.mkdir()
+    with open(os.path.join(KIT, "solutions", "vser", "vser.c")) as f:
+        text = f.read()
+    head = "static int __init vser_init(void)\n{\n"
+    assert head in text
+    flood = head + "\tfor (int n = 0; n < 2000000; n++)\n\t\tpr_info(\"flood %d\\n\", n);\n"
+    (src / "vser.c").write_text(text.replace(head, flood, 1))
+    start = time.monotonic()
+    run = kdkit.run_lab("vser", str(src))
+    assert run.boots <= 3
+    assert any("two boots in a row hung or flooded" in n for n in run.outcome.notes)
+    assert time.monotonic() - start < 3 * kdkit.TIMEOUT
