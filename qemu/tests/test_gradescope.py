@@ -98,3 +98,27 @@ def test_a_pack_from_another_compiler_is_refused(tmp_path):
                            pack, str(tmp_path / "cache")], env=env, capture_output=True, text=True)
     assert proc.returncode == 1
     assert "this machine has 'gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0'" in proc.stderr
+
+
+def test_the_bundle_refuses_a_hostile_build_and_shows_why(tmp_path):
+    """A file that embeds a host file builds nowhere: the student sees the
+    compiler's own lines, and no line of the file."""
+    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"))
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    os.chmod(root / "run_autograder", 0o755)
+    (root / "submission").mkdir()
+    with open(os.path.join(KIT, "solutions", "hello", "hello.c")) as f:
+        text = f.read()
+    (root / "submission" / "hello.c").write_text(
+        'asm(".section .rodata\\n.incbin \\"/etc/passwd\\"\\n.previous");\n' + text)
+    env = dict(os.environ, KDKIT_GS_ROOT=str(root))
+    subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
+    text = (root / "results" / "results.json").read_text()
+    results = json.loads(text)
+    assert results["score"] == 0
+    assert "file not found: /etc/passwd" in text
+    with open("/etc/passwd") as f:
+        assert f.readline().strip() not in text
