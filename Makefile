@@ -11,6 +11,8 @@ PYTHON ?= /usr/bin/python3
 kdkit = $(PYTHON) qemu/kdkit.py
 flavour = $(if $(STRICT),strict,fast)
 strict_flag = $(if $(STRICT),--strict)
+# Grading uses the strict kernel (KASAN, lockdep) unless STRICT=0.
+grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
 .PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check
 
@@ -37,16 +39,19 @@ shell: kernel ## a VM with LAB's module loaded (leave: reboot -f, or Ctrl-a x)
 panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"
 
-grade: kernel ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR]
+grade: packages ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR] [STRICT=0: on the fast kernel]
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade
+	@bash qemu/build-kernel.sh $(grade_flavour)
 	@$(if $(PRIVATE),KDKIT_PRIVATE="$(abspath $(PRIVATE))") $(PYTHON) qemu/grade.py \
 		$(if $(SUBMISSION),--submission "$(SUBMISSION)") \
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
-		$(if $(JOBS),--jobs "$(JOBS)") $(strict_flag) --out "$(or $(OUT),grades)"
+		$(if $(JOBS),--jobs "$(JOBS)") $(if $(filter strict,$(grade_flavour)),--strict) \
+		--out "$(or $(OUT),grades)"
 
-gradescope: $(if $(PACK),kernel) ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT=1] [PACK=1: with the built kernel] [OUT=zip]
+gradescope: ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT=0: grade on fast] [PACK=1: with the built kernel] [OUT=zip]
+	@$(if $(PACK),bash qemu/build-kernel.sh $(grade_flavour))
 	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)" $(if $(PRIVATE),--private "$(abspath $(PRIVATE))") \
-		$(strict_flag) $(if $(PACK),--pack) $(if $(OUT),--out "$(OUT)")
+		$(if $(filter strict,$(grade_flavour)),--strict) $(if $(PACK),--pack) $(if $(OUT),--out "$(OUT)")
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"
