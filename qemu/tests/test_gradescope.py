@@ -10,37 +10,54 @@ import gradescope
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIT = os.path.dirname(os.path.dirname(HERE))
+SOLUTION = os.path.join(KIT, "solutions", "hello", "hello.c")
 
 
-def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
-    private = os.path.join(HERE, "fixtures", "private")
-    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"), private)
+def unpacked(tmp_path, **options):
+    """The hello bundle laid out as Gradescope does: (root, zip names)."""
+    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"), **options)
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as z:
         z.extractall(root / "source")
-        names = set(z.namelist())
-        assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grade.py",
-                "kdkit/labs/hello/hello.c", "kdkit/private/hello/hello_private_test.c"} <= names
-        # No answers: no solution, alternative, mutant or fixture, no other lab.
-        leaks = [n for n in names if n.startswith(("kdkit/solutions/", "kdkit/qemu/tests/",
-                                                   "kdkit/docs/", "kdkit/kunit/vser/",
-                                                   "kdkit/labs/vser/"))
-                 or "/alternative/" in n or "/mutants/" in n]
-        assert not leaks
-        private = z.getinfo("kdkit/private/hello/hello_private_test.c")
-        assert (private.external_attr >> 16) & 0o077 == 0
+        names = {i.filename: i for i in z.infolist()}
     for script in ("setup.sh", "run_autograder"):
         os.chmod(root / "source" / script, 0o755)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    (root / "submission").mkdir()
-    shutil.copy(os.path.join(KIT, "solutions", "hello", "hello.c"), root / "submission")
+    return root, names
+
+
+def autograde(root, env, source=None):
+    """run_autograder on a submission holding source (none: no folder)."""
+    if source is not None:
+        (root / "submission").mkdir()
+        (root / "submission" / "hello.c").write_text(source)
+    run = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
+    text = (root / "results" / "results.json").read_text()
+    return run, json.loads(text), text
+
+
+def solution():
+    with open(SOLUTION) as f:
+        return f.read()
+
+
+def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
+    root, names = unpacked(tmp_path, private=os.path.join(HERE, "fixtures", "private"))
+    assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grade.py",
+            "kdkit/labs/hello/hello.c", "kdkit/private/hello/hello_private_test.c"} <= set(names)
+    # No answers: no solution, alternative, mutant or fixture, no other lab.
+    leaks = [n for n in names if n.startswith(("kdkit/solutions/", "kdkit/qemu/tests/",
+                                               "kdkit/docs/", "kdkit/kunit/vser/",
+                                               "kdkit/labs/vser/"))
+             or "/alternative/" in n or "/mutants/" in n]
+    assert not leaks
+    assert (names["kdkit/private/hello/hello_private_test.c"].external_attr >> 16) & 0o077 == 0
     env = dict(os.environ, KDKIT_GS_ROOT=str(root), PYTHON=sys.executable)
     setup = subprocess.run(["sh", str(root / "source" / "setup.sh")], env=env,
                            capture_output=True, text=True)
     assert setup.returncode == 0, setup.stdout + setup.stderr
-    run = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
+    run, results, _text = autograde(root, env, solution())
     assert run.returncode == 0, run.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
     # The kit's 10 points and the private suite's 2, hidden from the student.
     assert results["score"] == 12
     assert [t["visibility"] for t in results["tests"] if t["name"].endswith("a long name")] == ["hidden"]
@@ -49,38 +66,22 @@ def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
 
 
 def test_a_submission_that_cannot_be_graded_still_gets_a_result(tmp_path):
-    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"))
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(bundle) as z:
-        z.extractall(root / "source")
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    os.chmod(root / "run_autograder", 0o755)
+    root, _names = unpacked(tmp_path)
     # No submission folder at all: grade.py refuses, run_autograder says so.
-    env = dict(os.environ, KDKIT_GS_ROOT=str(root))
-    subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
-    results = json.loads((root / "results" / "results.json").read_text())
+    _run, results, _text = autograde(root, dict(os.environ, KDKIT_GS_ROOT=str(root)))
     assert results["score"] == 0 and "could not grade" in results["output"]
 
 
 def test_a_bundle_with_the_kernel_packed_builds_no_kernel(tmp_path):
-    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"), pack=True)
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(bundle) as z:
-        z.extractall(root / "source")
-        assert "kdkit/kernel-pack.tar.gz" in z.namelist()
-    for script in ("setup.sh", "run_autograder"):
-        os.chmod(root / "source" / script, 0o755)
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    (root / "submission").mkdir()
-    shutil.copy(os.path.join(KIT, "solutions", "hello", "hello.c"), root / "submission")
+    root, names = unpacked(tmp_path, pack=True)
+    assert "kdkit/kernel-pack.tar.gz" in names
     # An empty cache: only the pack can give this run a kernel.
     env = dict(os.environ, KDKIT_GS_ROOT=str(root), KDKIT_CACHE=str(tmp_path / "empty"))
     setup = subprocess.run(["sh", str(root / "source" / "setup.sh")], env=env,
                            capture_output=True, text=True)
     assert setup.returncode == 0 and "kernel is unpacked" in setup.stdout, setup.stdout + setup.stderr
-    run = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
+    run, results, _text = autograde(root, env, solution())
     assert run.returncode == 0, run.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
     # Graded on the pack's kernel: the run's own cache holds none.
     assert results["score"] == 10, results
     assert not os.path.exists(tmp_path / "empty" / "kernel")
@@ -103,21 +104,9 @@ def test_a_pack_from_another_compiler_is_refused(tmp_path):
 def test_the_bundle_refuses_a_hostile_build_and_shows_why(tmp_path):
     """A file that embeds a host file builds nowhere: the student sees the
     compiler's own lines, and no line of the file."""
-    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"))
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(bundle) as z:
-        z.extractall(root / "source")
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    os.chmod(root / "run_autograder", 0o755)
-    (root / "submission").mkdir()
-    with open(os.path.join(KIT, "solutions", "hello", "hello.c")) as f:
-        text = f.read()
-    (root / "submission" / "hello.c").write_text(
-        'asm(".section .rodata\\n.incbin \\"/etc/passwd\\"\\n.previous");\n' + text)
-    env = dict(os.environ, KDKIT_GS_ROOT=str(root))
-    subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True)
-    text = (root / "results" / "results.json").read_text()
-    results = json.loads(text)
+    root, _names = unpacked(tmp_path)
+    hostile = 'asm(".section .rodata\\n.incbin \\"/etc/passwd\\"\\n.previous");\n' + solution()
+    _run, results, text = autograde(root, dict(os.environ, KDKIT_GS_ROOT=str(root)), hostile)
     assert results["score"] == 0
     assert "file not found: /etc/passwd" in text
     with open("/etc/passwd") as f:
