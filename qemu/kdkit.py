@@ -132,7 +132,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
     os.makedirs(runs, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{lab}-", dir=runs)
     accels = accel_order()
-    boots, boot_secs, stopped_in_a_row = 0, 0.0, 0
+    boots, boot_secs, stops = 0, 0.0, {}
     deadline = time.monotonic() + LAB_BUDGET
     while outcome.pending():
         left = deadline - time.monotonic()
@@ -153,15 +153,20 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
             boots -= 1
             continue
         boot_secs += secs
+        crashed = outcome.crashed_suites()
         if not outcome.add_boot(channel, console, timed_out, min(TIMEOUT, left), secret) \
                 and outcome.pending():
             outcome.give_up("a boot made no progress, so the harness gave up")
-        # A hang or a flood costs a whole boot; the second in a row ends the
-        # lab, so that a driver that does it in every case costs two.
-        stopped_in_a_row = stopped_in_a_row + 1 if timed_out or flooded else 0
-        if stopped_in_a_row >= 2 and outcome.pending():
-            outcome.give_up("two boots in a row hung or flooded the kernel log, so the rest "
-                            "did not run")
+        # A hang or a flood costs a whole boot. The second in one suite ends
+        # that suite: a driver that does it in every case costs two boots a
+        # suite, not one a case, and the other suites still run.
+        if timed_out or flooded:
+            for suite, n in outcome.crashed_suites().items():
+                stops[suite] = stops.get(suite, 0) + n - crashed[suite]
+            worn = {s for s, n in stops.items() if n >= 2}
+            if worn and any(s.split(".")[0] in worn for s in outcome.pending()):
+                outcome.give_up(f"two of its cases hung or flooded the kernel log, so the rest of "
+                                f"{', '.join(sorted(worn))} did not run", worn)
     return Run(outcome, origin, warnings, build_secs, boot_secs, boots, workdir)
 
 

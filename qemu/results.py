@@ -11,7 +11,7 @@ import ktap
 from ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
 
 MARK = re.compile(r"^kdkit: (.*)$")
-# common/kdkit.h's KDKIT_TAMPERED, which kdkit.ko prints on the console.
+# What kdkit.ko prints on the console when the cases changed (common/kdkit.h).
 TAMPERED = "kdkit: the test module changed its own test cases"
 
 
@@ -150,12 +150,18 @@ class Outcome:
             for c in cases:
                 self.cases[suite].setdefault(c, Case(c, CRASHED, [f"{why} outside any test case:"] + tail))
 
-    def give_up(self, why):
-        """Fail every case that has no result yet, saying why."""
+    def give_up(self, why, suites=None):
+        """Fail every case (of suites, or of all) that has no result yet,
+        saying why."""
         self.notes.append(why)
         for suite, cases in self.plan:
-            for c in cases:
+            for c in cases if suites is None or suite in suites else ():
                 self.cases[suite].setdefault(c, Case(c, FAILED, [f"not run: {why}"]))
+
+    def crashed_suites(self):
+        """{suite: number of its cases that crashed or timed out}."""
+        return {s: sum(c.status == CRASHED for c in cases.values())
+                for s, cases in self.cases.items()}
 
     def counts(self):
         n = {PASSED: 0, FAILED: 0, SKIPPED: 0}
