@@ -7,9 +7,19 @@ set -eu
 root=${KDKIT_GS_ROOT:-/autograder}
 cd "$root/source/kdkit"
 flavour=$(cat .gradescope-flavour)
+# Grading builds students' files only in a sandbox: fail the image build,
+# not every submission, where bubblewrap cannot make one.
+sandbox_works() {
+	python3 -c 'import sys; sys.path.insert(0, "qemu"); import sandbox
+try:
+    sandbox.require()
+except sandbox.SandboxError as e:
+    sys.exit(f"setup: this image cannot grade: {e}")'
+}
 if [ -f kernel-pack.tar.gz ]; then
 	# Building modules needs only the compiler and make; no kernel build.
 	bash qemu/deps.sh modules run grade
+	sandbox_works
 	if src=$(python3 qemu/kernel_pack.py unpack kernel-pack.tar.gz "$root/kdkit-cache"); then
 		echo "$src" > "$root/kdkit-cache/kernel-src"
 		echo "setup: the bundle's $flavour kernel is unpacked in $root/kdkit-cache"
@@ -19,4 +29,5 @@ if [ -f kernel-pack.tar.gz ]; then
 	rm -rf "$root/kdkit-cache"
 fi
 bash qemu/deps.sh build run grade
+sandbox_works
 bash qemu/build-kernel.sh "$flavour"
