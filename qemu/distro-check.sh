@@ -25,7 +25,9 @@ root=${ROOT:-/var/tmp/kdkit-distro-$distro}
 case $distro in bookworm | trixie) ;; *) echo "distro-check: use bookworm or trixie" >&2; exit 2 ;; esac
 case $mode in test | gradescope | container) ;; *) echo "distro-check: mode is test, gradescope or container" >&2; exit 2 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "distro-check: run as root (debootstrap, chroot, mounts)" >&2; exit 2; }
-command -v debootstrap >/dev/null || { echo "distro-check: apt-get install debootstrap" >&2; exit 2; }
+for tool in debootstrap bwrap; do
+	command -v $tool >/dev/null || { echo "distro-check: apt-get install debootstrap bubblewrap" >&2; exit 2; }
+done
 
 server=
 cleanup() {
@@ -64,7 +66,13 @@ if ! chroot "$root" sh -c 'apt-get update -qq && apt-cache pkgnames linux-source
 	step "$distro has no linux-source-6.1: serving this host's on 127.0.0.1:$port"
 fi
 
-in_chroot() { chroot "$root" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb "${env[@]}" "$@"; }
+# Entered as a container would be (pivot_root, through bwrap), not with
+# chroot: the kernel refuses user namespaces to a chrooted process, and the
+# grader's own sandbox needs them.
+in_chroot() {
+	bwrap --bind "$root" / --dev-bind /dev /dev --proc /proc --bind /sys /sys \
+		env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb "${env[@]}" "$@"
+}
 
 if [ "$mode" = container ]; then
 	podman=${PODMAN:-podman}
