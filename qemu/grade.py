@@ -89,9 +89,10 @@ def intake(lab, subdir, scratch, report_flat_extras=False):
     return complete, notes
 
 
-def style(files):
-    """checkpatch --strict findings per file, from the kit's kernel tree."""
-    src = os.path.realpath(os.path.join(kdkit.kernel_dir("fast"), "source"))
+def style(files, flavour="fast"):
+    """checkpatch --strict findings per file, from the kernel tree grading
+    uses (the only one a grading image may have)."""
+    src = os.path.realpath(os.path.join(kdkit.kernel_dir(flavour), "source"))
     found = {}
     for path in files:
         # checkpatch leaves a cache file in any git tree it runs in (the kit
@@ -117,7 +118,8 @@ def grade_lab(student, lab, subdir, out, strict, first=False):
     zero = lambda why: [rubric.Score(i, 0, False, why) for i in items]
     if not complete:
         return LabGrade(lab, zero("not graded: " + notes[-1]), notes, {}, "")
-    findings = style([os.path.join(scratch, f) for f in labmod.student_files(lab)])
+    findings = style([os.path.join(scratch, f) for f in labmod.student_files(lab)],
+                     "strict" if strict else "fast")
     # The build and the boots get names of their own: nothing a student
     # named (a folder, a file) reaches make, a shell or QEMU's options.
     bdir = tempfile.mkdtemp(prefix="kdkit-build-")
