@@ -27,8 +27,10 @@ def available():
     """Whether bubblewrap is here and works (it needs user namespaces)."""
     if not shutil.which("bwrap"):
         return False
-    probe = subprocess.run(["bwrap", *_system(), "--unshare-all", "true"],
-                           capture_output=True)
+    # The probe is the real command line, so that what it cannot do here
+    # (a user namespace, a mount) is found before a student's build is.
+    with tempfile.TemporaryDirectory() as d:
+        probe = subprocess.run(command(["true"], [], d), capture_output=True)
     return probe.returncode == 0
 
 
@@ -59,7 +61,9 @@ def _system():
 def command(cmd, read_only, writable, inside="/build"):
     """bwrap's command line: read_only paths at their own place, the one
     writable folder at `inside`, which is also the working folder."""
-    args = ["bwrap", *_system(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+    # No /proc: a compiler needs none, and a new one cannot be mounted in a
+    # container whose own /proc is partly covered.
+    args = ["bwrap", *_system(), "--dev", "/dev", "--tmpfs", "/tmp",
             "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL",
             "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     for path in read_only:
