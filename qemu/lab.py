@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
+import threading
 from typing import NamedTuple
 
 import kernel_source
@@ -261,9 +261,7 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
     results = [(p.communicate()[0], p.returncode) for p in procs]
     out = ""
     for text, code in results:
-        # make's own "*** Error" lines only repeat that the compiler failed.
-        out += "".join(l for l in point_home(text, origin).splitlines(True)
-                       if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
+        out += _messages(text, origin)
         if code != 0:
             raise LabError(out.rstrip() + f"\n{lab}: build failed; fix the errors above and run the command again")
     at = lambda name: os.path.join(build_dir, name)
@@ -277,6 +275,13 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
                   plain=at(f"plain/{lab}.ko") if with_user else None,
                   progs=progs, tools=tools)
     return built, out, origin
+
+
+def _messages(text, origin):
+    """The build's messages about the user's files; make's own "***" lines
+    only repeat that the compiler failed."""
+    return "".join(l for l in point_home(text, origin).splitlines(True)
+                   if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
 
 
 def point_home(text, origin):
@@ -345,24 +350,16 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     started = [sandbox.start(make + [f"M=/build/{part}"] + (objs if part == "student" else ["modules"]),
                              ro[:2], side) for part in parts]
     finished = [sandbox.finish(s) for s in started]
-    out = ""
-    for code, text, why in finished:
-        out += "".join(l for l in point_home(text, origin).splitlines(True)
-                       if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
+    out = _messages(finished[0][1], origin)    # the plain module's would repeat them
+    for code, _text, why in finished:
         if code != 0 or why:
             raise LabError(out.rstrip() + f"\n{lab}: build failed" + (f": {why}" if why else
                            "; fix the errors above and run the command again"))
-        break       # the plain module's messages would repeat these
-    for code, _text, why in finished[1:]:
-        if code != 0 or why:
-            raise LabError(out.rstrip() + f"\n{lab}: build failed" + (f": {why}" if why else ""))
     if kit_objs:
         code, text, why = sandbox.finish(kit_objs)
         if code != 0 or why:
             raise LabError(point_home(text, origin).rstrip() + f"\n{lab}: the kit's tests did not build")
-        os.makedirs(os.path.dirname(kept), exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".kit-", dir=os.path.dirname(kept))
-        os.rmdir(tmp)
+        tmp = f"{kept}.{os.getpid()}.{threading.get_ident()}"
         shutil.copytree(link, tmp, symlinks=True)
         try:
             os.rename(tmp, kept)
@@ -377,8 +374,7 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
         origin[f"/link/{obj}"] = os.path.join(srcdir, name)
     code, text, why = sandbox.finish(sandbox.start(make + ["M=/link", "modules"], ro, link,
                                                    inside="/link"))
-    out += "".join(l for l in point_home(text, origin).splitlines(True)
-                   if not re.match(r"^make(\[\d+\])?: \*\*\* ", l))
+    out += _messages(text, origin)
     if code != 0 or why:
         raise LabError(out.rstrip() + f"\n{lab}: the tests could not be linked with your files")
     at = lambda name: os.path.join(link, name)
