@@ -54,7 +54,7 @@ gradescope: ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT
 		$(if $(filter strict,$(grade_flavour)),--strict) $(if $(PACK),--pack) $(if $(OUT),--out "$(OUT)")
 
 bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
-	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)"
+	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)" $(strict_flag)
 
 bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 and 2
 	@$(PYTHON) qemu/grade_bench.py

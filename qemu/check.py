@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIT = os.path.dirname(HERE)
@@ -234,24 +235,40 @@ def docs_step():
         verdict(name, ok, detail)
 
 
-def main():
-    pytest_step()
-    old_python_step()
-    proc = run([sys.executable, "qemu/skelgen.py", "solutions", "labs", "--check"])
-    verdict("labs/ matches what solutions/ generates", proc.returncode == 0, proc.stdout + proc.stderr)
+def steps():
+    """[(what, callable)] in the order they run."""
+    yield "harness tests", pytest_step
+    yield "harness under the oldest Python", old_python_step
+    yield "skeletons match solutions", lambda: verdict(
+        "labs/ matches what solutions/ generates",
+        (p := run([sys.executable, "qemu/skelgen.py", "solutions", "labs", "--check"])).returncode == 0,
+        p.stdout + p.stderr)
     for lab in labmod.labs():
-        solution_step(lab)
-        solution_step(lab, strict=True)
-        skeleton_step(lab)
-        strict_build_step(lab)
-        for patch in labmod.mutants(lab).values():
-            mutant_step(lab, patch)
+        yield f"{lab} solution", lambda lab=lab: solution_step(lab)
+        yield f"{lab} solution (strict)", lambda lab=lab: solution_step(lab, strict=True)
+        yield f"{lab} skeleton", lambda lab=lab: skeleton_step(lab)
+        yield f"{lab} W=1 and sparse", lambda lab=lab: strict_build_step(lab)
+        yield f"{lab} mutants", lambda lab=lab: [mutant_step(lab, p) for p in labmod.mutants(lab).values()]
         if os.path.isdir(os.path.join(KIT, "kunit", lab, "alternative")):
-            alternative_step(lab)
-        imports_step(lab)
-    checkpatch_step()
-    dts_step()
-    docs_step()
+            yield f"{lab} alternative", lambda lab=lab: alternative_step(lab)
+        yield f"{lab} imports", lambda lab=lab: imports_step(lab)
+    yield "checkpatch", checkpatch_step
+    yield "dtc", dts_step
+    yield "course docs", docs_step
+
+
+def main():
+    start = time.monotonic()
+    spent = []
+    for what, step in steps():
+        t0 = time.monotonic()
+        step()
+        spent.append((time.monotonic() - t0, what))
+    total = time.monotonic() - start
+    # Where the time went, slowest first: what to speed up next.
+    print(f"time: {total:.0f} s in all; slowest first:")
+    for secs, what in sorted(spent, reverse=True)[:12]:
+        print(f"  {secs:6.1f} s  {100 * secs / total:4.1f}%  {what}")
     print(f"{totals['passed']} passed, {totals['failed']} failed")
     return 1 if totals["failed"] else 0
 

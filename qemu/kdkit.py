@@ -5,6 +5,7 @@
   kdkit.py shell LAB [--src DIR] [--strict]   a VM with the lab's module
   kdkit.py bench LAB [--src DIR]              edit-to-result, split up
   kdkit.py panel fsled                        the LEDs of a running shell
+  kdkit.py save  all|LAB,.. [--strict]        boot and save the labs' VMs now
 
 Settings from the environment: KDKIT_CACHE (where kernels and builds live),
 KDKIT_TIMEOUT (seconds a boot may take, default 60), KDKIT_LAB_BUDGET
@@ -30,6 +31,7 @@ import kernel_source
 import lab as labmod
 import ledpanel
 import results
+import snapshot
 import vm
 from ktap import CRASHED, FAILED, PASSED, SKIPPED
 
@@ -77,33 +79,68 @@ def accel_order():
     return ["kvm", "tcg"] if want == "kvm" else ["tcg"]
 
 
+class Boot(NamedTuple):
+    """One run of the VM and what it left: the two channels, and how it
+    went."""
+    channel: str        # the results channel (ttyS1)
+    console: str        # the kernel log (ttyS0)
+    timed_out: bool
+    flooded: bool       # the kernel log passed vm.OUTPUT_LIMIT
+    secs: float         # QEMU's whole run
+    start_secs: float   # until the guest had the payload: boot or restore
+    restored: bool      # started from a saved VM, not booted
+    secret: str
+
+
 def boot_once(kdir, built, board, plan, strict, workdir, n, accel, limit=None):
-    """One boot: (results channel, console, timed out, flooded the log,
-    seconds, secret)."""
-    initrd = os.path.join(workdir, f"initrd-{n}.cpio")
+    """One run of the VM: restored from the saved state of its machine
+    (qemu/snapshot.py) where there is one, booted cold otherwise."""
+    payload = os.path.join(workdir, f"payload-{n}.img")
     console = os.path.join(workdir, f"console-{n}.log")
     channel = os.path.join(workdir, f"results-{n}.log")
-    # The results channel's markers carry a secret each boot makes anew:
+    # The results channel's markers carry a secret each run makes anew:
     # lines the student's module could print lack it (results.py).
     secret = secrets.token_hex(16)
-    vm.initramfs(kdir, initrd, plan, built.files(), secret=secret)
-    cmd = vm.command(kdir, initrd, console, channel, board, workdir, strict, accel)
     limit = KVM_START if accel == "kvm" else (limit or TIMEOUT)
-    start = time.monotonic()
-    try:
-        secs, timed_out = vm.boot(cmd, limit)
-    except vm.HardwareError as e:
-        # Like a panic: the console ends here, with QEMU's reason.
-        with open(console, "a") as f:
-            f.write(f"\n{e}\n")
-        secs, timed_out = time.monotonic() - start, False
+    state = snapshot.saved(kdir, board, strict, accel, TIMEOUT)
+    while True:
+        vm.payload_disk(kdir, payload, plan, built.files(), secret=secret)
+        for old in (console, channel):
+            with contextlib.suppress(OSError):
+                os.unlink(old)
+        cmd = vm.command(kdir, snapshot.initramfs(kdir), payload, console, channel, board,
+                         workdir, strict, accel, **(snapshot.restore_args(state) if state else {}))
+        start = time.monotonic()
+        try:
+            secs, timed_out, started = vm.boot(cmd, limit, channel,
+                                               vm.qmp_restore(state) if state else ())
+        except vm.HardwareError as e:
+            # Like a panic: the console ends here, with QEMU's reason.
+            with open(console, "a") as f:
+                f.write(f"\n{e}\n")
+            secs, timed_out, started = time.monotonic() - start, False, 0.0
+        except vm.VmError as e:
+            if not state:
+                raise
+            snapshot.forget(state, str(e))
+            state = None
+            continue
+        if state and started is None:
+            # The restored guest never took its payload: the state is bad,
+            # not the driver, which never ran.
+            snapshot.forget(state, "the guest did not take its payload")
+            state = None
+            continue
+        break
+    os.unlink(payload)
     flooded = os.path.exists(console) and os.path.getsize(console) >= vm.OUTPUT_LIMIT
     if flooded:
         with open(console, "a") as f:   # past the limit for QEMU, not for us
             f.write(f"\nkdkit: the kernel log passed {vm.OUTPUT_LIMIT >> 20} MB, "
                     "so the run was stopped\n")
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
-    return read(channel), read(console), timed_out, flooded, secs, secret
+    return Boot(read(channel), read(console), timed_out, flooded, secs,
+                secs if started is None else started, bool(state), secret)
 
 
 class Run(NamedTuple):
@@ -112,9 +149,11 @@ class Run(NamedTuple):
     origin: dict        # build paths -> the user's files, for messages
     warnings: str       # the compiler's, if any
     build_secs: float
-    boot_secs: float
-    boots: int
-    workdir: str        # the boots' consoles and channels
+    start_secs: float   # booting or restoring the VM, all runs
+    tests_secs: float   # the runs from the payload to their end
+    boots: int          # runs of the VM
+    restores: int       # of which restored from a saved VM
+    workdir: str        # the runs' consoles and channels
 
 
 def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
@@ -132,7 +171,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
     os.makedirs(runs, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{lab}-", dir=runs)
     accels = accel_order()
-    boots, boot_secs, stops = 0, 0.0, {}
+    boots, restores, start_secs, tests_secs, stops = 0, 0, 0.0, 0.0, {}
     deadline = time.monotonic() + LAB_BUDGET
     while outcome.pending():
         left = deadline - time.monotonic()
@@ -143,18 +182,20 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
         sel = outcome.pending()
         only = "" if boots == 1 else " ".join(sel)
         text = plan_text(only, built)
-        channel, console, timed_out, flooded, secs, secret = boot_once(
-            kdir, built, labmod.board(lab), text, strict, workdir, boots, accels[0],
-            min(TIMEOUT, left))
+        run = boot_once(kdir, built, labmod.board(lab), text, strict, workdir, boots,
+                        accels[0], min(TIMEOUT, left))
+        channel, console, timed_out, flooded = run.channel, run.console, run.timed_out, run.flooded
         if accels[0] == "kvm" and timed_out and not console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
                   "falling back to TCG (unset KDKIT_ACCEL to skip this wait)")
             accels.pop(0)
             boots -= 1
             continue
-        boot_secs += secs
+        start_secs += run.start_secs
+        tests_secs += run.secs - run.start_secs
+        restores += run.restored
         crashed = outcome.crashed_suites()
-        if not outcome.add_boot(channel, console, timed_out, min(TIMEOUT, left), secret) \
+        if not outcome.add_boot(channel, console, timed_out, min(TIMEOUT, left), run.secret) \
                 and outcome.pending():
             outcome.give_up("a boot made no progress, so the harness gave up")
         # A hang or a flood costs a whole boot. The second in one suite ends
@@ -167,7 +208,8 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
             if worn and any(s.split(".")[0] in worn for s in outcome.pending()):
                 outcome.give_up(f"two of its cases hung or flooded the kernel log, so the rest of "
                                 f"{', '.join(sorted(worn))} did not run", worn)
-    return Run(outcome, origin, warnings, build_secs, boot_secs, boots, workdir)
+    return Run(outcome, origin, warnings, build_secs, start_secs, tests_secs, boots, restores,
+               workdir)
 
 
 def run_tests(args):
@@ -184,7 +226,7 @@ def run_tests(args):
         shutil.rmtree(run.workdir, ignore_errors=True)
     print(f"{counts[PASSED]} passed, {counts[FAILED]} failed"
           + (f", {counts[SKIPPED]} skipped" if counts[SKIPPED] else ""))
-    return (1 if failed else 0), run.build_secs, run.boot_secs, run.boots
+    return (1 if failed else 0), run
 
 
 def _sha256(path):
@@ -255,14 +297,15 @@ def run_shell(args):
     workdir = tempfile.mkdtemp(prefix=f"{args.lab}-", dir=shell_dirs())
     with open(os.path.join(workdir, "pid"), "w") as f:
         f.write(str(os.getpid()))
-    initrd = os.path.join(workdir, "initrd.cpio")
+    payload = os.path.join(workdir, "payload.img")
     plan = "".join(f"load {os.path.basename(m)}\n" for m in (built.board, built.module) if m)
-    vm.initramfs(kdir, initrd, plan + "shell\n", built.files(), built.tools)
+    vm.payload_disk(kdir, payload, plan + "shell\n", built.files(), built.tools)
     tools = f"; try {', '.join(os.path.basename(t) for t in built.tools)}" if built.tools else ""
     hello = (f"kdkit: booting a shell with {os.path.basename(built.module)} loaded{tools}; "
              "leave with 'reboot -f' or Ctrl-a x")
-    cmd = vm.command(kdir, initrd, None, os.path.join(workdir, "results.log"), board, workdir,
-                     args.strict, accel_order()[0], interactive=True)
+    cmd = vm.command(kdir, snapshot.initramfs(kdir), payload, None,
+                     os.path.join(workdir, "results.log"), board, workdir, args.strict,
+                     accel_order()[0], interactive=True)
     try:
         if "gpio" in board.devices and sys.stdout.isatty():
             # The panel keeps the top line, live; 'make panel' is the other way.
@@ -294,6 +337,7 @@ def run_bench(args):
     """Edit-to-result for one lab: edit the student's file, rebuild, test."""
     srcdir = labmod.resolve_src(args.lab, args.src)
     first = [f for f in labmod.student_files(args.lab) if f.endswith(".c")][0]
+    flavour = "strict" if args.strict else "fast"
     with tempfile.TemporaryDirectory() as tmp:
         # Edit a copy, never the student's own file.
         shutil.copytree(srcdir, os.path.join(tmp, args.lab))
@@ -303,18 +347,39 @@ def run_bench(args):
         with open(os.path.join(tmp, args.lab, first), "a") as f:
             f.write("/* an edit, as a student would make */\n")
         t0 = time.monotonic()
-        _rc, build_secs, boot_secs, boots = run_tests(args)
+        _rc, run = run_tests(args)
         total = time.monotonic() - t0
-        shutil.rmtree(build_dir(args.lab, os.path.join(tmp, args.lab), "fast", "test"), ignore_errors=True)
-    print(f"bench {args.lab}: edit-to-result {total:.2f} s = build {build_secs:.2f} s"
-          f" + boot and tests {boot_secs:.2f} s ({boots} boot{'s' if boots > 1 else ''})"
-          f" + harness {total - build_secs - boot_secs:.2f} s")
+        shutil.rmtree(build_dir(args.lab, os.path.join(tmp, args.lab), flavour, "test"),
+                      ignore_errors=True)
+    how = (f"restore {run.start_secs:.2f} s" if run.restores == run.boots else
+           f"boot {run.start_secs:.2f} s" if not run.restores else
+           f"boot or restore {run.start_secs:.2f} s")
+    runs = f"{run.boots} run{'s' if run.boots > 1 else ''} of the VM"
+    print(f"bench {args.lab} ({flavour}): edit-to-result {total:.2f} s = build {run.build_secs:.2f} s"
+          f" + {how} + tests {run.tests_secs:.2f} s ({runs})"
+          f" + harness {total - run.build_secs - run.start_secs - run.tests_secs:.2f} s")
     return 0
+
+
+def run_save(args):
+    """Boot and save the VM of each lab's machine now (qemu/snapshot.py), so
+    that no later run pays for it: for an image that grades many."""
+    kdir = kernel_dir("strict" if args.strict else "fast")
+    wanted = labmod.labs() if args.lab == "all" else [l for l in args.lab.split(",") if l]
+    for lab in wanted:
+        labmod.check_lab(lab)
+    done = {}
+    for lab in wanted:
+        board = labmod.board(lab)
+        if board not in done:
+            done[board] = snapshot.saved(kdir, board, args.strict, "tcg", TIMEOUT)
+        print(f"kdkit: {lab}: " + (f"saved VM {done[board]}" if done[board] else "no saved VM; runs boot cold"))
+    return 0 if all(done.values()) else 1
 
 
 def main(argv):
     p = argparse.ArgumentParser(prog="kdkit", description=__doc__.splitlines()[0])
-    p.add_argument("action", choices=["test", "shell", "bench", "panel"])
+    p.add_argument("action", choices=["test", "shell", "bench", "panel", "save"])
     p.add_argument("lab")
     p.add_argument("--src", default="labs")
     p.add_argument("--strict", action="store_true")
@@ -324,6 +389,8 @@ def main(argv):
             return run_tests(args)[0]
         if args.action == "shell":
             return run_shell(args)
+        if args.action == "save":
+            return run_save(args)
         if args.action == "panel":
             labmod.check_lab(args.lab)
             return run_panel(args)

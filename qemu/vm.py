@@ -1,11 +1,16 @@
 """Boot the kit kernel in QEMU with a plan, bounded in time, and collect
 the two channels: the console (kernel log) and the results (ttyS1)."""
+import contextlib
 import functools
+import json
 import os
+import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,11 +72,18 @@ def firmware():
     return []
 
 
-def initramfs(kernel_dir, out, plan, modules, tools=(), secret=None):
-    """Write an uncompressed initramfs: busybox, /init, the plan, modules
-    and programs in /kdkit, tools in /usr/bin, and the run's secret, which
-    /init reads and deletes before it loads any module (results.py)."""
+def _cpio(kernel_dir, spec, out):
     gen = os.path.join(kernel_dir, "usr", "gen_init_cpio")
+    with open(out + ".list", "w") as f:
+        f.write("\n".join(spec) + "\n")
+    with open(out, "wb") as f:
+        subprocess.run([gen, out + ".list"], stdout=f, check=True)
+    os.unlink(out + ".list")
+
+
+def initramfs(kernel_dir, out):
+    """Write the guest's root file system, the same for every run: busybox
+    and /init, which waits for the run's payload (payload_disk)."""
     bb = busybox()
     applets = subprocess.run([bb, "--list-full"], capture_output=True, text=True,
                              check=True).stdout.split()
@@ -83,24 +95,36 @@ def initramfs(kernel_dir, out, plan, modules, tools=(), secret=None):
             f"file /bin/busybox {bb} 0755 0 0",
             f"file /init {os.path.join(HERE, 'init')} 0755 0 0"]
     spec += [f"slink /{a} /bin/busybox 0777 0 0" for a in applets if a != "bin/busybox"]
-    plan_path = out + ".plan"
-    with open(plan_path, "w") as f:
+    _cpio(kernel_dir, spec, out)
+
+
+# The payload disk's size: fixed, because a guest saved after boot knows
+# the size the disk had then. Sparse, so it costs only what is written.
+PAYLOAD_DISK = 256 << 20
+HEADER = 4096
+
+
+def payload_disk(kernel_dir, out, plan, modules, tools=(), secret="-"):
+    """Write the run's payload disk: a header block naming the cpio's size
+    and the run's secret, which /init wipes before it loads any module
+    (results.py), then a cpio of the plan and modules and programs in
+    /kdkit, tools in /usr/bin."""
+    with open(out + ".plan", "w") as f:
         f.write(plan)
-    spec.append(f"file /kdkit/plan {plan_path} 0644 0 0")
-    if secret:
-        secret_path = out + ".secret"
-        with open(secret_path, "w") as f:
-            f.write(secret + "\n")
-        spec.append(f"file /kdkit/secret {secret_path} 0600 0 0")
-    for m in modules:
-        spec.append(f"file /kdkit/{os.path.basename(m)} {m} 0755 0 0")
-    for t in tools:
-        spec.append(f"file /usr/bin/{os.path.basename(t)} {t} 0755 0 0")
-    spec_path = out + ".list"
-    with open(spec_path, "w") as f:
-        f.write("\n".join(spec) + "\n")
-    with open(out, "wb") as f:
-        subprocess.run([gen, spec_path], stdout=f, check=True)
+    spec = [f"file /kdkit/plan {out}.plan 0644 0 0"]
+    spec += [f"file /kdkit/{os.path.basename(m)} {m} 0755 0 0" for m in modules]
+    spec += [f"file /usr/bin/{os.path.basename(t)} {t} 0755 0 0" for t in tools]
+    _cpio(kernel_dir, spec, out + ".cpio")
+    os.unlink(out + ".plan")
+    size = os.path.getsize(out + ".cpio")
+    if HEADER + size > PAYLOAD_DISK:
+        raise VmError(f"the run's modules and programs take {size >> 20} MB, more than the "
+                      f"{PAYLOAD_DISK >> 20} MB the guest's payload disk holds")
+    with open(out, "wb") as disk, open(out + ".cpio", "rb") as cpio:
+        disk.write(f"KDKITPAY {size} {secret}\n".encode().ljust(HEADER, b"\0"))
+        shutil.copyfileobj(cpio, disk)
+        disk.truncate(PAYLOAD_DISK)
+    os.unlink(out + ".cpio")
 
 
 def gpio_file(workdir):
@@ -113,8 +137,9 @@ def board_args(board, workdir):
     args = ["-smp", str(board.cpus)]
     if "gpio" in board.devices:
         args += ["-object", "memory-backend-file,id=gpio,share=on,size=8M,"
-                 f"mem-path={gpio_file(workdir)}",
-                 "-device", "ivshmem-plain,memdev=gpio"]
+                 f"mem-path={_file_arg(gpio_file(workdir))}",
+                 # master: QEMU saves only the memory's one master (snapshot.py).
+                 "-device", "ivshmem-plain,memdev=gpio,master=on"]
     if "edu" in board.devices:
         args += ["-device", "edu"]
     if board.icount:
@@ -122,8 +147,17 @@ def board_args(board, workdir):
     return args
 
 
-def command(kernel_dir, initrd, console, results, board, workdir, strict=False,
-            accel="tcg", interactive=False):
+def _file_arg(path):
+    return path.replace(",", ",,")
+
+
+def command(kernel_dir, initrd, payload, console, results, board, workdir, strict=False,
+            accel="tcg", interactive=False, incoming=None, ram=None):
+    """The QEMU command line. Only the files differ from run to run (the
+    payload disk, the two serial channels, the GPIO memory): the machine
+    is the same, so that a VM saved by one (incoming) can be restored by
+    another. ram=(file, shared) puts the guest's RAM in a file: shared to
+    save it, private (copy on write) to restore it (snapshot.py)."""
     if not shutil.which(QEMU):
         raise VmError(f"{QEMU} is missing; run 'make setup'")
     kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
@@ -132,9 +166,54 @@ def command(kernel_dir, initrd, console, results, board, workdir, strict=False,
            "-m", board.memory or ("1G" if strict else "256M"), *board_args(board, workdir),
            *firmware(), "-kernel", kernel, "-initrd", initrd,
            "-append", " ".join(filter(None, (CMDLINE, board.cmdline))), "-display", "none", "-no-reboot",
+           "-drive", f"file={_file_arg(payload)},format=raw,if=none,id=payload",
+           "-device", "virtio-blk-pci,drive=payload",
            "-serial", "mon:stdio" if interactive else f"file:{console}",
            "-serial", f"file:{results}"]
+    if ram:
+        path, shared = ram
+        cmd += ["-object", f"memory-backend-file,id=ram,size={board.memory or ('1G' if strict else '256M')},"
+                f"mem-path={_file_arg(path)},share={'on' if shared else 'off'}",
+                "-machine", "memory-backend=ram"]
+    if incoming:
+        cmd += ["-incoming", "defer"]    # the stream comes by QMP (qmp_restore)
+    if incoming or ram:
+        cmd += ["-chardev", "stdio,id=qmp", "-mon", "chardev=qmp,mode=control"]
     return cmd
+
+
+def qmp_restore(state):
+    """The QMP commands that load a saved state into a QEMU started with
+    command(incoming=...): its RAM is its file, not in the stream."""
+    return [("migrate-set-capabilities", {"capabilities": [{"capability": "x-ignore-shared",
+                                                            "state": True}]}),
+            ("migrate-incoming", {"uri": f"exec:cat {shlex.quote(state)}"})]
+
+
+class Qmp:
+    """A client of QEMU's monitor on its stdin and stdout (QMP), for a
+    process that is killed if it overstays, so no read here blocks long."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self._line()    # the greeting
+        self.send("qmp_capabilities")
+
+    def _line(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise VmError("QEMU exited while it was being told what to do")
+        return json.loads(line)
+
+    def send(self, command, **arguments):
+        self.proc.stdin.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
+        self.proc.stdin.flush()
+        while True:
+            msg = self._line()
+            if "error" in msg:
+                raise VmError(f"QEMU refused {command}: {msg['error'].get('desc', msg['error'])}")
+            if "return" in msg:
+                return msg["return"]
 
 
 # No file QEMU writes (the kernel log, the results) may grow past this: a
@@ -146,19 +225,57 @@ def _limit_output():
     resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT, OUTPUT_LIMIT))
 
 
-def boot(cmd, timeout):
-    """Run QEMU to its end or the time limit. Returns (seconds, timed_out)."""
+# What /init says on the results channel once it has the run's payload:
+# the machine is up, booted or restored, and the run's own work begins.
+STARTED = re.compile(rb"^kdkit: payload\r?$", re.M)
+
+
+def _started(results):
+    with contextlib.suppress(OSError), open(results, "rb") as f:
+        return bool(STARTED.search(f.read(4096)))
+    return False
+
+
+def boot(cmd, timeout, results=None, qmp=()):
+    """Run QEMU to its end or the time limit, after sending it the QMP
+    commands qmp [(command, arguments)]. Returns (seconds, timed_out,
+    seconds until the guest had the payload, or None if it never did: read
+    from the results channel, if given)."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_limit_output)
+    pipe = subprocess.PIPE if qmp else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdin=pipe, stdout=pipe, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_limit_output)
+    # Whatever QEMU or a read of its pipes is doing, it ends at the limit.
+    expired = threading.Event()
+    guard = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+    guard.start()
+    started = None
     try:
-        _out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return time.monotonic() - start, True
+        if qmp:
+            try:
+                monitor = Qmp(proc)
+                for command, arguments in qmp:
+                    monitor.send(command, **arguments)
+            except VmError:
+                proc.kill()
+                _out, err = proc.communicate()
+                if expired.is_set():
+                    return time.monotonic() - start, True, None
+                raise VmError(f"QEMU failed: {(err.strip().splitlines() or ['it exited'])[-1]}")
+        while results and started is None and proc.poll() is None:
+            time.sleep(0.005)
+            if _started(results):
+                started = time.monotonic() - start
+        _out, err = proc.communicate()
+    finally:
+        guard.cancel()
+    secs = time.monotonic() - start
+    if started is None and results and _started(results):
+        started = secs    # it ended before the poll above saw it
+    if expired.is_set():
+        return secs, True, started
     if proc.returncode == -signal.SIGXFSZ:
-        return time.monotonic() - start, False    # the output limit; see OUTPUT_LIMIT
+        return secs, False, started    # the output limit; see OUTPUT_LIMIT
     if proc.returncode != 0 and err.strip():
         # A device model that gives up (edu on a DMA out of its buffer)
         # aborts QEMU: the driver under test crashed the machine.
@@ -166,4 +283,4 @@ def boot(cmd, timeout):
         if hw:
             raise HardwareError(hw[0])
         raise VmError(f"QEMU failed: {err.strip().splitlines()[-1]}")
-    return time.monotonic() - start, False
+    return secs, False, started

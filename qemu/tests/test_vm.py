@@ -25,8 +25,15 @@ def test_other_failures_say_what_qemu_said():
 
 
 def test_the_time_limit_ends_a_run():
-    secs, timed_out = vm.boot(["sleep", "5"], 0.3)
-    assert timed_out and secs < 2
+    secs, timed_out, started = vm.boot(["sleep", "5"], 0.3)
+    assert timed_out and secs < 2 and started is None
+
+
+def test_the_guest_start_is_timed_from_the_results_channel(tmp_path):
+    results = tmp_path / "results.log"
+    cmd = ["sh", "-c", f"sleep 0.3; echo 'kdkit: payload' > {results}; sleep 0.3"]
+    secs, timed_out, started = vm.boot(cmd, 10, str(results))
+    assert not timed_out and 0.25 < started < secs
 
 
 def test_the_dma_board_asks_for_edu_icount_and_a_strict_swiotlb(tmp_path):
