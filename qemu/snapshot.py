@@ -126,15 +126,15 @@ def save(kernel_dir, board, strict, accel, state, timeout):
                 time.sleep(0.01)
             # Saved running: the restored guest carries on polling at once.
             # The RAM stays in its file; the stream holds the devices.
-            tmp = os.path.join(work, "state")
+            # QEMU's "completed" means its pipe to cat is closed, not that
+            # the file is whole: cat's last step says that.
+            tmp, whole = os.path.join(work, "state"), os.path.join(work, "whole")
             send("migrate-set-capabilities",
                  capabilities=[{"capability": "x-ignore-shared", "state": True}])
-            send("migrate", uri=f"exec:cat > {shlex.quote(tmp)}")
-            while True:
+            send("migrate", uri=f"exec:cat > {shlex.quote(tmp)} && touch {shlex.quote(whole)}")
+            while not os.path.exists(whole):
                 status = send("query-migrate").get("status")
-                if status == "completed":
-                    break
-                if status in ("failed", "cancelled"):
+                if status in ("failed", "cancelled") or time.monotonic() > deadline:
                     raise SaveError(f"QEMU's migration {status}")
                 time.sleep(0.01)
             with contextlib.suppress(vm.VmError):
@@ -194,8 +194,9 @@ def saved(kernel_dir, board, strict, accel, timeout):
                     f.write(f"{e}\n")
                 _note(f"the booted VM could not be saved ({e}); booting cold")
                 return None
+            disk = sum(os.stat(f).st_blocks * 512 for f in (state, ram_file(state)))
             _note(f"booted this machine once and saved it for later runs "
-                  f"({time.monotonic() - start:.1f} s, {os.path.getsize(state) >> 20} MB)")
+                  f"({time.monotonic() - start:.1f} s, {disk >> 20} MB)")
             return state
     except OSError as e:
         _note(f"no saved VM ({e.strerror}: {e.filename}); booting cold")

@@ -128,17 +128,21 @@ def payload_disk(kernel_dir, out, plan, modules, tools=(), secret="-"):
 
 
 def gpio_file(workdir):
-    """The fsled board's GPIO banks: QEMU's ivshmem memory, a host file."""
+    """The fsled board's GPIO banks in a shell: QEMU's ivshmem memory, a
+    host file, which the LED panel reads."""
     return os.path.join(workdir, "gpio.mem")
 
 
-def board_args(board, workdir):
-    """QEMU options for a lab's board (lab.Board)."""
+def board_args(board, workdir, panel=False):
+    """QEMU options for a lab's board (lab.Board); panel: the GPIO banks
+    in a host file (gpio_file), else in QEMU's own memory, which a saved
+    VM holds (snapshot.py)."""
     args = ["-smp", str(board.cpus)]
     if "gpio" in board.devices:
-        args += ["-object", "memory-backend-file,id=gpio,share=on,size=8M,"
-                 f"mem-path={_file_arg(gpio_file(workdir))}",
-                 # master: QEMU saves only the memory's one master (snapshot.py).
+        memory = (f"memory-backend-file,share=on,mem-path={_file_arg(gpio_file(workdir))}"
+                  if panel else "memory-backend-ram")
+        args += ["-object", f"{memory},id=gpio,size=8M",
+                 # master: QEMU saves the memory of a master only.
                  "-device", "ivshmem-plain,memdev=gpio,master=on"]
     if "edu" in board.devices:
         args += ["-device", "edu"]
@@ -163,7 +167,7 @@ def command(kernel_dir, initrd, payload, console, results, board, workdir, stric
     kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
     cmd = [QEMU, "-nodefaults", "-no-user-config", "-machine", "pc",
            "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
-           "-m", board.memory or ("1G" if strict else "256M"), *board_args(board, workdir),
+           "-m", board.memory or ("1G" if strict else "256M"), *board_args(board, workdir, interactive),
            *firmware(), "-kernel", kernel, "-initrd", initrd,
            "-append", " ".join(filter(None, (CMDLINE, board.cmdline))), "-display", "none", "-no-reboot",
            "-drive", f"file={_file_arg(payload)},format=raw,if=none,id=payload",
