@@ -53,11 +53,11 @@ gradescope: ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT
 	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)" $(if $(PRIVATE),--private "$(abspath $(PRIVATE))") \
 		$(if $(filter strict,$(grade_flavour)),--strict) $(if $(PACK),--pack) $(if $(OUT),--out "$(OUT)")
 
-bench: kernel ## time edit-to-result for LAB (default hello): build, boot, tests
+bench: kernel ## time edit-to-result for LAB (default hello) [STRICT=1]: build, restore or boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)" $(strict_flag)
 
-bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 and 2
-	@$(PYTHON) qemu/grade_bench.py
+bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 and 2 (or JOBS=N) [STRICT=1]
+	@$(PYTHON) qemu/grade_bench.py $(strict_flag) $(if $(JOBS),--jobs "$(JOBS)")
 
 skels: ## regenerate labs/ from solutions/
 	@$(PYTHON) qemu/skelgen.py solutions labs

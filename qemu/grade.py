@@ -107,8 +107,9 @@ def style(files, flavour="fast"):
     return found
 
 
-def grade_lab(student, lab, subdir, out, strict, first=False):
-    """Grade one lab of one submission; never raises for the student's input."""
+def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
+    """Grade one lab of one submission, with up to vms VMs at once; never
+    raises for the student's input."""
     items = rubric.load(lab)
     folder = os.path.join(out, student, lab)
     shutil.rmtree(folder, ignore_errors=True)
@@ -125,7 +126,7 @@ def grade_lab(student, lab, subdir, out, strict, first=False):
     bdir = tempfile.mkdtemp(prefix="kdkit-build-")
     runs = tempfile.mkdtemp(prefix="kdkit-runs-")
     try:
-        run = kdkit.run_lab(lab, scratch, strict, bdir=bdir, runs=runs, sandboxed=True)
+        run = kdkit.run_lab(lab, scratch, strict, bdir=bdir, runs=runs, sandboxed=True, vms=vms)
     except labmod.ObjectRefused as e:
         problems = str(e).splitlines()
         return LabGrade(lab, zero(f"refused: {problems[0]}"),
@@ -304,11 +305,13 @@ def main(argv):
         args.out = os.path.abspath(args.out)
         os.makedirs(args.out, exist_ok=True)
         jobs = {}
+        # The cores the jobs leave idle run a lab's suites at once.
+        vms = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
         with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
             for student, folder in students:
                 for l in labs:
                     jobs[student, l] = pool.submit(grade_lab, student, l, folder, args.out,
-                                                   args.strict, l == labs[0])
+                                                   args.strict, l == labs[0], vms)
         results = {s: [jobs[s, l].result() for l in labs] for s, _ in students}
     except (labmod.LabError, rubric.RubricError, sandbox.SandboxError) as e:
         print(f"grade: {e}", file=sys.stderr)

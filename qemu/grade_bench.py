@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """make bench-grade: grading throughput on a generated batch of 20
 submissions (solutions, mutants, hostile ones and a skeleton), with
-JOBS=1 and JOBS=2, and a check that grades.csv holds the expected scores.
+JOBS=1 and JOBS=2 (or the JOBS given), on the fast kernel or the strict
+one (--strict), and a check that grades.csv holds the expected scores.
+
+  grade_bench.py [--strict] [--jobs N]
 """
+import argparse
 import csv
 import os
 import shutil
@@ -88,19 +92,26 @@ def check_csv(path, expected):
 
 
 def main():
+    p = argparse.ArgumentParser(prog="grade_bench")
+    p.add_argument("--strict", action="store_true")
+    p.add_argument("--jobs", type=int)
+    args = p.parse_args()
+    flavour = "strict" if args.strict else "fast"
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "batch")
         expected = batch(root)
-        for jobs in (1, 2):
+        for jobs in [args.jobs] if args.jobs else (1, 2):
             out = os.path.join(tmp, f"out-{jobs}")
             t0 = time.monotonic()
             proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "grade.py"),
-                                   "--submissions", root, "--jobs", str(jobs), "--out", out],
+                                   "--submissions", root, "--jobs", str(jobs), "--out", out]
+                                  + (["--strict"] if args.strict else []),
                                   capture_output=True, text=True)
             secs = time.monotonic() - t0
             wrong = check_csv(os.path.join(out, "grades.csv"), expected) if proc.returncode == 0 \
                 else [proc.stderr.strip()]
-            print(f"bench-grade: {len(expected)} submissions, {len(labmod.labs())} labs, JOBS={jobs}: "
+            print(f"bench-grade ({flavour}): {len(expected)} submissions, {len(labmod.labs())} labs, "
+                  f"JOBS={jobs}: "
                   f"{secs:.0f} s, {len(expected) / secs * 60:.2f} submissions/min; "
                   + ("grades.csv as expected" if not wrong else "WRONG: " + "; ".join(wrong)))
     return 0

@@ -11,9 +11,12 @@ Settings from the environment: KDKIT_CACHE (where kernels and builds live),
 KDKIT_TIMEOUT (seconds a boot may take, default 60), KDKIT_LAB_BUDGET
 (seconds of boots a lab may take, default 120), KDKIT_ACCEL (tcg, or
 kvm to try KVM with a fallback to TCG), KDKIT_KEEP_LOGS (keep the console
-logs of a run that passed too).
+logs of a run that passed too), KDKIT_VMS (VMs a lab may run at once,
+default one a core, up to 4), KDKIT_COLD=1 (boot every run instead of
+restoring the saved VM, qemu/snapshot.py).
 """
 import argparse
+import concurrent.futures
 import contextlib
 import glob
 import hashlib
@@ -102,7 +105,7 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel, limit=None):
     # lines the student's module could print lack it (results.py).
     secret = secrets.token_hex(16)
     limit = KVM_START if accel == "kvm" else (limit or TIMEOUT)
-    state = snapshot.saved(kdir, board, strict, accel, TIMEOUT)
+    state = snapshot.saved(kdir, board, strict, accel)
     while True:
         vm.payload_disk(kdir, payload, plan, built.files(), secret=secret)
         for old in (console, channel):
@@ -149,16 +152,36 @@ class Run(NamedTuple):
     origin: dict        # build paths -> the user's files, for messages
     warnings: str       # the compiler's, if any
     build_secs: float
-    start_secs: float   # booting or restoring the VM, all runs
-    tests_secs: float   # the runs from the payload to their end
+    start_secs: float   # booting or restoring the VMs, as waited for
+    tests_secs: float   # from the payloads to the runs' ends, as waited for
     boots: int          # runs of the VM
     restores: int       # of which restored from a saved VM
     workdir: str        # the runs' consoles and channels
 
 
-def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
-    """Build lab from srcdir (in the sandbox, for grading) and boot until
-    every case has a result. Raises LabError if it does not build."""
+def batches(selection, vms):
+    """Split a run's selectors into the VMs that run them at once: one
+    suite a VM (each suite gets a clean kernel) when there are vms to
+    spare, else one VM for all."""
+    suites = list(dict.fromkeys(sel.split(".")[0] for sel in selection))
+    if vms <= 1 or len(suites) <= 1:
+        return [selection]
+    return [[sel for sel in selection if sel.split(".")[0] == suite] for suite in suites]
+
+
+def parallel_vms():
+    """How many VMs a lab's run may use at once: KDKIT_VMS, else one a core
+    (a restored VM costs a fraction of a second)."""
+    want = os.environ.get("KDKIT_VMS") or str(min(os.cpu_count() or 1, 4))
+    if not want.isdigit() or int(want) < 1:
+        raise labmod.LabError(f"KDKIT_VMS={want} is not a number of VMs (1 or more)")
+    return int(want)
+
+
+def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vms=None):
+    """Build lab from srcdir (in the sandbox, for grading) and run its VMs
+    until every case has a result, up to vms of them at once (default
+    parallel_vms()). Raises LabError if it does not build."""
     flavour = "strict" if strict else "fast"
     kdir = kernel_dir(flavour)
     t0 = time.monotonic()
@@ -171,6 +194,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
     os.makedirs(runs, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{lab}-", dir=runs)
     accels = accel_order()
+    vms = 1 if accels[0] == "kvm" else (vms or parallel_vms())
     boots, restores, start_secs, tests_secs, stops = 0, 0, 0.0, 0.0, {}
     deadline = time.monotonic() + LAB_BUDGET
     while outcome.pending():
@@ -178,36 +202,44 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False):
         if left < 1:
             outcome.give_up(f"the lab's {LAB_BUDGET:.0f} s of boots ran out")
             break
-        boots += 1
-        sel = outcome.pending()
-        only = "" if boots == 1 else " ".join(sel)
-        text = plan_text(only, built)
-        run = boot_once(kdir, built, labmod.board(lab), text, strict, workdir, boots,
-                        accels[0], min(TIMEOUT, left))
-        channel, console, timed_out, flooded = run.channel, run.console, run.timed_out, run.flooded
-        if accels[0] == "kvm" and timed_out and not console:
+        # The first run selects nothing: every suite, as a student's would.
+        first = boots == 0
+        todo = [(boots + i + 1, sel, "" if first and len(sel) == len(outcome.pending())
+                 else " ".join(sel)) for i, sel in enumerate(batches(outcome.pending(), vms))]
+        boots += len(todo)
+        round_start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=vms) as pool:
+            done = list(pool.map(lambda t: boot_once(kdir, built, labmod.board(lab),
+                                                     plan_text(t[2], built), strict, workdir,
+                                                     t[0], accels[0], min(TIMEOUT, left)), todo))
+        if accels[0] == "kvm" and done[0].timed_out and not done[0].console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
                   "falling back to TCG (unset KDKIT_ACCEL to skip this wait)")
             accels.pop(0)
             boots -= 1
             continue
-        start_secs += run.start_secs
-        tests_secs += run.secs - run.start_secs
-        restores += run.restored
-        crashed = outcome.crashed_suites()
-        if not outcome.add_boot(channel, console, timed_out, min(TIMEOUT, left), run.secret) \
-                and outcome.pending():
+        # Timed as the user waits: the VMs of a round run at once.
+        wall = time.monotonic() - round_start
+        start_secs += max(run.start_secs for run in done)
+        tests_secs += wall - max(run.start_secs for run in done)
+        progress = False
+        for (_n, sel, _only), run in zip(todo, done):
+            restores += run.restored
+            crashed = outcome.crashed_suites()
+            progress |= outcome.add_boot(run.channel, run.console, run.timed_out,
+                                         min(TIMEOUT, left), run.secret, sel)
+            # A hang or a flood costs a whole run. The second in one suite
+            # ends that suite: a driver that does it in every case costs two
+            # runs a suite, not one a case, and the other suites still run.
+            if run.timed_out or run.flooded:
+                for suite, n in outcome.crashed_suites().items():
+                    stops[suite] = stops.get(suite, 0) + n - crashed[suite]
+        if not progress and outcome.pending():
             outcome.give_up("a boot made no progress, so the harness gave up")
-        # A hang or a flood costs a whole boot. The second in one suite ends
-        # that suite: a driver that does it in every case costs two boots a
-        # suite, not one a case, and the other suites still run.
-        if timed_out or flooded:
-            for suite, n in outcome.crashed_suites().items():
-                stops[suite] = stops.get(suite, 0) + n - crashed[suite]
-            worn = {s for s, n in stops.items() if n >= 2}
-            if worn and any(s.split(".")[0] in worn for s in outcome.pending()):
-                outcome.give_up(f"two of its cases hung or flooded the kernel log, so the rest of "
-                                f"{', '.join(sorted(worn))} did not run", worn)
+        worn = {s for s, n in stops.items() if n >= 2}
+        if worn and any(s.split(".")[0] in worn for s in outcome.pending()):
+            outcome.give_up(f"two of its cases hung or flooded the kernel log, so the rest of "
+                            f"{', '.join(sorted(worn))} did not run", worn)
     return Run(outcome, origin, warnings, build_secs, start_secs, tests_secs, boots, restores,
                workdir)
 
@@ -372,7 +404,7 @@ def run_save(args):
     for lab in wanted:
         board = labmod.board(lab)
         if board not in done:
-            done[board] = snapshot.saved(kdir, board, args.strict, "tcg", TIMEOUT)
+            done[board] = snapshot.saved(kdir, board, args.strict, "tcg")
         print(f"kdkit: {lab}: " + (f"saved VM {done[board]}" if done[board] else "no saved VM; runs boot cold"))
     return 0 if all(done.values()) else 1
 

@@ -60,9 +60,13 @@ class Outcome:
                 sel += [f"{suite}.{c}" for c in left]
         return sel
 
-    def add_boot(self, channel, console, timed_out, limit, secret):
-        """Fold one boot's channels in; return True if it made progress."""
+    def add_boot(self, channel, console, timed_out, limit, secret, selection=None):
+        """Fold one boot's channels in; return True if it made progress.
+        selection: the selectors (pending()) the boot ran, if not all; a
+        case outside it is not this boot's to fail."""
         before = sum(len(c) for c in self.cases.values())
+        ran = lambda suite, case: (selection is None or suite in selection
+                                   or f"{suite}.{case}" in selection)
         done_suites, notes, done = read_channel(channel, secret)
         lines = [l.rstrip("\r") for l in console.splitlines()]
         expected = dict(self.plan)
@@ -76,7 +80,8 @@ class Outcome:
             done_suites = {}
             for suite, cases in self.plan:
                 for c in cases:
-                    self.cases[suite].setdefault(c, Case(c, FAILED, [why]))
+                    if ran(suite, c):
+                        self.cases[suite].setdefault(c, Case(c, FAILED, [why]))
         for suite, text in done_suites.items():
             if suite not in expected:
                 self.notes.append(f"unexpected suite {suite} in the results: ignored, and flagged")
@@ -102,7 +107,7 @@ class Outcome:
                     self.cases[suite][case.name] = case
             self._charge_health(suite, lines)
         if not done:
-            self._crashed(lines, timed_out, limit, set(done_suites))
+            self._crashed(lines, timed_out, limit, set(done_suites), ran)
         else:
             # A finished boot that left a case out lost it: KUnit's log is
             # 512 bytes a case, and a long one drops the result line.
@@ -111,7 +116,7 @@ class Outcome:
                    if load else "no result was reported for this case (its log may have overflowed)")
             for suite, cases in self.plan:
                 for c in cases:
-                    if c not in self.cases[suite]:
+                    if c not in self.cases[suite] and ran(suite, c):
                         self.cases[suite][c] = Case(c, FAILED, [why])
         return sum(len(c) for c in self.cases.values()) > before
 
@@ -121,7 +126,7 @@ class Outcome:
         if reports:
             self.health.setdefault(suite, []).extend(reports)
 
-    def _crashed(self, lines, timed_out, limit, reported):
+    def _crashed(self, lines, timed_out, limit, reported, ran):
         """Blame the case the console shows running. Results printed before
         it are not credited (the driver could have printed them): the other
         cases run again in a fresh boot."""
@@ -134,7 +139,7 @@ class Outcome:
             started, finished, seen, _span = ktap.console_suite(lines, suite)
             if not started:
                 continue
-            left = [c for c in cases if c not in self.cases[suite]]
+            left = [c for c in cases if c not in self.cases[suite] and ran(suite, c)]
             if finished:
                 self._charge_health(suite, lines)
                 continue
@@ -148,7 +153,8 @@ class Outcome:
         self.notes.append(f"{why} outside any test case")
         for suite, cases in self.plan:
             for c in cases:
-                self.cases[suite].setdefault(c, Case(c, CRASHED, [f"{why} outside any test case:"] + tail))
+                if ran(suite, c):
+                    self.cases[suite].setdefault(c, Case(c, CRASHED, [f"{why} outside any test case:"] + tail))
 
     def give_up(self, why, suites=None):
         """Fail every case (of suites, or of all) that has no result yet,

@@ -33,6 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # What /init says on the results channel while it waits for a payload.
 WAITING = "kdkit: waiting for the payload"
 FORMAT = "1"    # bump when the way a state is made changes
+# Seconds a boot to save may take: the kit's own boot, never a student's
+# module, so not KDKIT_TIMEOUT (the strict kernel boots in about 9 s).
+SAVE_LIMIT = 120
 
 
 def _identity(path):
@@ -159,14 +162,21 @@ def _sparsify(path):
         subprocess.run(["fallocate", "--dig-holes", path], capture_output=True)
 
 
+_said = set()
+
+
 def _note(text):
-    print(f"kdkit: {text}", file=sys.stderr, flush=True)
+    """One line on stderr, once per process: a lab's VMs would repeat it."""
+    if text not in _said:
+        _said.add(text)
+        print(f"kdkit: {text}", file=sys.stderr, flush=True)
 
 
-def saved(kernel_dir, board, strict, accel, timeout):
+def saved(kernel_dir, board, strict, accel, timeout=None):
     """The saved state for this machine, made now if there is none; None
-    (with a note) where it cannot be made: the run boots cold."""
-    if accel != "tcg":
+    (with a note) where it cannot be made: the run boots cold. KDKIT_COLD=1
+    boots every run cold."""
+    if accel != "tcg" or os.environ.get("KDKIT_COLD") == "1":
         return None    # KVM boots fast, and its state depends on the host CPU
     try:
         os.makedirs(store(kernel_dir), exist_ok=True)
@@ -178,7 +188,9 @@ def saved(kernel_dir, board, strict, accel, timeout):
                 return state
             if os.path.isfile(state + ".failed"):
                 with open(state + ".failed") as f:
-                    _note(f"no saved VM ({f.read().strip()}); booting cold")
+                    why = f.read().strip()
+                if not any(why in said for said in _said):
+                    _note(f"no saved VM ({why}); booting cold")
                 return None
             for old in os.listdir(store(kernel_dir)):
                 # Other states of this machine come from older inputs.
@@ -188,7 +200,7 @@ def saved(kernel_dir, board, strict, accel, timeout):
                         os.unlink(os.path.join(store(kernel_dir), old))
             start = time.monotonic()
             try:
-                save(kernel_dir, board, strict, accel, state, timeout)
+                save(kernel_dir, board, strict, accel, state, timeout or SAVE_LIMIT)
             except (SaveError, vm.VmError) as e:
                 with open(state + ".failed", "w") as f:
                     f.write(f"{e}\n")

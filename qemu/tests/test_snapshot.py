@@ -1,0 +1,117 @@
+"""Saved VMs (qemu/snapshot.py): every run restores the booted machine,
+a state is keyed by what went into it, and a state that cannot be made or
+restored costs a cold boot and a one-line note, never a result. These boot
+QEMU, so they need 'make setup' first."""
+import os
+import shutil
+
+import pytest
+
+import kdkit
+import lab
+import snapshot
+from ktap import FAILED
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KIT = os.path.dirname(os.path.dirname(HERE))
+HELLO = os.path.join(KIT, "solutions", "hello")
+
+
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    """Saved states in a folder of the test's own, not the kernel's."""
+    store = tmp_path / "kdkit-vm"
+    monkeypatch.setattr(snapshot, "store", lambda kernel_dir: str(store))
+    return store
+
+
+def run_hello(tmp_path, src=HELLO, **kw):
+    return kdkit.run_lab("hello", src, bdir=str(tmp_path / "build"), runs=str(tmp_path), **kw)
+
+
+def test_every_run_after_the_first_boot_is_a_restore(tmp_path, own_store, capsys):
+    first = run_hello(tmp_path)
+    assert "booted this machine once and saved it" in capsys.readouterr().err
+    again = run_hello(tmp_path)
+    for run in (first, again):
+        assert run.outcome.counts()[FAILED] == 0
+        assert run.restores == run.boots >= 1
+    assert not capsys.readouterr().err    # nothing more to say
+    kept = sorted(f for f in os.listdir(own_store) if f.endswith((".state", ".ram")))
+    assert len(kept) == 2 and all(f.startswith("plain-") for f in kept)
+
+
+def test_a_crash_costs_one_restore_not_a_boot(tmp_path, own_store):
+    src = tmp_path / "src"
+    src.mkdir()
+    lab.patched_solution("hello", os.path.join(HERE, "fixtures", "hello-panic.patch"), str(src))
+    run_hello(tmp_path)    # the state is made
+    run = run_hello(tmp_path, src=str(src))
+    crashed = [c for s in run.outcome.cases.values() for c in s.values() if c.status == "CRASHED"]
+    assert len(crashed) == 2
+    # Each crash was followed by a restored VM, not a boot.
+    assert run.boots >= 3 and run.restores == run.boots
+
+
+def test_kdkit_cold_boots_every_run(tmp_path, own_store, monkeypatch):
+    monkeypatch.setenv("KDKIT_COLD", "1")
+    run = run_hello(tmp_path)
+    assert run.outcome.counts()[FAILED] == 0
+    assert run.restores == 0 and run.boots >= 1
+    assert not own_store.exists() or not [f for f in os.listdir(own_store) if f.endswith(".state")]
+
+
+def test_a_state_that_does_not_restore_falls_back_to_a_cold_boot(tmp_path, own_store, capsys):
+    kdir = kdkit.kernel_dir("fast")
+    state = snapshot.state_path(kdir, lab.board("hello"), False)
+    with open(state, "wb") as f:
+        f.write(b"QEVM\0\0\0\3 not a migration stream")
+    shutil.copyfile(os.devnull, snapshot.ram_file(state))
+    os.truncate(snapshot.ram_file(state), 256 << 20)
+    run = run_hello(tmp_path)
+    err = capsys.readouterr().err
+    assert run.outcome.counts()[FAILED] == 0
+    assert run.restores == 0
+    notes = [l for l in err.splitlines() if "did not restore" in l]
+    assert len(notes) == 1 and notes[0].endswith("booting cold")
+    assert os.path.exists(state + ".failed") and not os.path.exists(state)
+    # It is never tried again: the next run boots cold at once.
+    run = run_hello(tmp_path)
+    assert run.restores == 0 and run.outcome.counts()[FAILED] == 0
+
+
+def test_a_save_that_fails_is_remembered_and_the_run_still_passes(tmp_path, own_store, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(snapshot, "SAVE_LIMIT", 0.2)
+    run = run_hello(tmp_path)
+    assert run.outcome.counts()[FAILED] == 0 and run.restores == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not be saved" in err[0] and err[0].endswith("booting cold")
+    assert [f for f in os.listdir(own_store) if f.endswith(".failed")]
+
+
+def test_the_key_follows_the_machine_the_kernel_and_the_init(tmp_path, own_store, monkeypatch):
+    kdir = kdkit.kernel_dir("fast")
+    plain = snapshot.state_path(kdir, lab.board("hello"), False)
+    assert plain == snapshot.state_path(kdir, lab.board("vser"), False)
+    assert plain != snapshot.state_path(kdir, lab.board("hello"), True)
+    assert plain != snapshot.state_path(kdir, lab.board("fsled"), False)
+    # Another /init: a state saved with the old one would wait for nothing.
+    init = tmp_path / "qemu"
+    init.mkdir()
+    (init / "init").write_text(open(os.path.join(KIT, "qemu", "init")).read() + "# changed\n")
+    monkeypatch.setattr(snapshot, "HERE", str(init))
+    monkeypatch.setattr(snapshot.vm, "HERE", str(init))
+    assert snapshot.state_path(kdir, lab.board("hello"), False) != plain
+    # Another kernel image (a rebuild in the same place).
+    monkeypatch.setattr(snapshot, "HERE", os.path.join(KIT, "qemu"))
+    monkeypatch.setattr(snapshot.vm, "HERE", os.path.join(KIT, "qemu"))
+    fake = tmp_path / "kernel"
+    (fake / "arch" / "x86" / "boot").mkdir(parents=True)
+    (fake / "usr").mkdir()
+    os.symlink(os.path.join(kdir, "usr", "gen_init_cpio"), fake / "usr" / "gen_init_cpio")
+    image = fake / "arch" / "x86" / "boot" / "bzImage"
+    image.write_bytes(b"one")
+    before = snapshot.state_path(str(fake), lab.board("hello"), False)
+    image.write_bytes(b"other")
+    assert snapshot.state_path(str(fake), lab.board("hello"), False) != before
