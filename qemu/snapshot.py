@@ -216,7 +216,11 @@ def saved(kernel_dir, board, strict, accel, timeout=None):
 
 
 def forget(state, why):
-    """A state that did not restore is never tried again."""
+    """A state that did not restore is never tried again; said once, though
+    the lab's other VMs may fail to restore it too."""
+    if state in _said:
+        return
+    _said.add(state)
     with contextlib.suppress(OSError):
         os.unlink(state)
     with contextlib.suppress(OSError), open(state + ".failed", "w") as f:

@@ -186,12 +186,18 @@ def command(kernel_dir, initrd, payload, console, results, board, workdir, stric
     return cmd
 
 
+# Seconds a saved VM may take to load (it takes milliseconds).
+RESTORE_LIMIT = 10
+
+
 def qmp_restore(state):
     """The QMP commands that load a saved state into a QEMU started with
     command(incoming=...): its RAM is its file, not in the stream."""
     return [("migrate-set-capabilities", {"capabilities": [{"capability": "x-ignore-shared",
                                                             "state": True}]}),
-            ("migrate-incoming", {"uri": f"exec:cat {shlex.quote(state)}"})]
+            # cat's messages go nowhere: an inherited stderr would keep our
+            # pipe from QEMU open for as long as cat lived.
+            ("migrate-incoming", {"uri": f"exec:exec cat {shlex.quote(state)} 2>/dev/null"})]
 
 
 class Qmp:
@@ -208,6 +214,20 @@ class Qmp:
         if not line:
             raise VmError("QEMU exited while it was being told what to do")
         return json.loads(line)
+
+    def wait_incoming(self, limit):
+        """Wait for an incoming migration to load: a stream that is not
+        there or stops must cost seconds, not the run's time limit."""
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            status = self.send("query-migrate").get("status")
+            if status == "completed":
+                return
+            if status == "failed":
+                break
+            time.sleep(0.002)
+        self.proc.kill()
+        raise VmError("the saved VM did not load")
 
     def send(self, command, **arguments):
         self.proc.stdin.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
@@ -260,12 +280,15 @@ def boot(cmd, timeout, results=None, qmp=()):
                 monitor = Qmp(proc)
                 for command, arguments in qmp:
                     monitor.send(command, **arguments)
-            except VmError:
+                if any(command == "migrate-incoming" for command, _ in qmp):
+                    monitor.wait_incoming(min(RESTORE_LIMIT, timeout))
+            except VmError as e:
                 proc.kill()
                 _out, err = proc.communicate()
                 if expired.is_set():
                     return time.monotonic() - start, True, None
-                raise VmError(f"QEMU failed: {(err.strip().splitlines() or ['it exited'])[-1]}")
+                said = err.strip().splitlines()
+                raise VmError(f"QEMU failed: {said[-1]}" if said else str(e))
         while results and started is None and proc.poll() is None:
             time.sleep(0.005)
             if _started(results):

@@ -72,12 +72,30 @@ def test_a_state_that_does_not_restore_falls_back_to_a_cold_boot(tmp_path, own_s
     err = capsys.readouterr().err
     assert run.outcome.counts()[FAILED] == 0
     assert run.restores == 0
+    # One note, though the lab's VMs run at once.
     notes = [l for l in err.splitlines() if "did not restore" in l]
-    assert len(notes) == 1 and notes[0].endswith("booting cold")
+    assert len(notes) == 1 and notes[0].endswith("booting cold"), notes
     assert os.path.exists(state + ".failed") and not os.path.exists(state)
     # It is never tried again: the next run boots cold at once.
     run = run_hello(tmp_path)
     assert run.restores == 0 and run.outcome.counts()[FAILED] == 0
+
+
+def test_a_stream_that_never_comes_costs_seconds_not_the_time_limit(tmp_path, own_store, capsys,
+                                                                      monkeypatch):
+    """A restore whose stream is gone (removed by another run) or stalls:
+    QEMU would wait for it until the run's limit."""
+    run_hello(tmp_path)    # the state is made
+    monkeypatch.setattr(kdkit, "TIMEOUT", 30)
+    monkeypatch.setattr(snapshot.vm, "RESTORE_LIMIT", 2)
+    stream = tmp_path / "stream"
+    os.mkfifo(stream)    # cat waits on it for ever
+    restore = snapshot.vm.qmp_restore
+    monkeypatch.setattr(snapshot.vm, "qmp_restore", lambda state: restore(str(stream)))
+    run = run_hello(tmp_path)
+    assert run.outcome.counts()[FAILED] == 0 and run.restores == 0
+    assert "the saved VM did not load" in capsys.readouterr().err
+    assert run.start_secs + run.tests_secs < 30
 
 
 def test_a_save_that_fails_is_remembered_and_the_run_still_passes(tmp_path, own_store, capsys,
