@@ -230,8 +230,11 @@ class Qmp:
         raise VmError("the saved VM did not load")
 
     def send(self, command, **arguments):
-        self.proc.stdin.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
+            self.proc.stdin.flush()
+        except OSError:    # a broken pipe: it exited, and stderr says why
+            raise VmError("QEMU exited while it was being told what to do") from None
         while True:
             msg = self._line()
             if "error" in msg:
