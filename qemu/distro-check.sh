@@ -96,7 +96,7 @@ elif [ "$mode" = test ]; then
 	in_chroot sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q make >/dev/null'
 	step "README: make test LAB=hello SRC=solutions"
 	in_chroot sh -c 'cd /root/kdkit && make test LAB=hello SRC=solutions' 2>&1 | tee "$root.out" |
-		grep -E '^(setup|kernel-source|build-kernel|[0-9]+ passed)' || true
+		grep -E '^(setup|kernel-source|build-kernel|kdkit:|[0-9]+ passed)' || true
 	last=$(tail -n 1 "$root.out")
 	rm -f "$root.out"
 	step "done: $last; $(chroot "$root" dpkg-query -W | wc -l) packages, Python $(in_chroot python3 -c 'import sys; print(sys.version.split()[0])'), $(in_chroot qemu-system-x86_64 --version | head -n 1)"
