@@ -71,15 +71,15 @@ def pytest_step(started):
     proc, out = started
     proc.wait()
     out.seek(0)
-    proc.stdout, proc.stderr = out.read(), ""
-    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    text = out.read()
+    last = text.strip().splitlines()[-1] if text.strip() else ""
     passed = int(m[1]) if (m := re.search(r"(\d+) passed", last)) else 0
     failed = sum(int(n) for n in re.findall(r"(\d+) (?:failed|error)", last))
     totals["passed"] += passed
     totals["failed"] += failed
     print(f"[{'PASSED' if proc.returncode == 0 else 'FAILED'}] harness tests: {last}")
     if proc.returncode != 0:
-        print(proc.stdout[-6000:] + proc.stderr[-2000:])
+        print(text[-8000:])
         if not failed:
             totals["failed"] += 1
 

@@ -202,10 +202,10 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
         if left < 1:
             outcome.give_up(f"the lab's {LAB_BUDGET:.0f} s of boots ran out")
             break
-        # The first run selects nothing: every suite, as a student's would.
-        first = boots == 0
-        todo = [(boots + i + 1, sel, "" if first and len(sel) == len(outcome.pending())
-                 else " ".join(sel)) for i, sel in enumerate(batches(outcome.pending(), vms))]
+        # A first run in one VM selects nothing: every suite, as a student's would.
+        groups = batches(outcome.pending(), vms)
+        whole = boots == 0 and len(groups) == 1
+        todo = [(boots + i + 1, sel, "" if whole else " ".join(sel)) for i, sel in enumerate(groups)]
         boots += len(todo)
         round_start = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=vms) as pool:
@@ -220,8 +220,9 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
             continue
         # Timed as the user waits: the VMs of a round run at once.
         wall = time.monotonic() - round_start
-        start_secs += max(run.start_secs for run in done)
-        tests_secs += wall - max(run.start_secs for run in done)
+        slowest_start = max(run.start_secs for run in done)
+        start_secs += slowest_start
+        tests_secs += wall - slowest_start
         progress = False
         for (_n, sel, _only), run in zip(todo, done):
             restores += run.restored

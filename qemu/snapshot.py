@@ -69,18 +69,19 @@ def initramfs(kernel_dir):
     return out
 
 
-def _shape(kernel_dir, board, strict, accel):
-    """The machine as QEMU sees it, with the run's own files left out."""
-    cmd = vm.command(kernel_dir, initramfs(kernel_dir), "@payload", "@console", "@results",
-                     board, "@workdir", strict, accel, ram=("@ram", False))
-    kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
-    return cmd, _sha(FORMAT, *cmd, _identity(kernel), _identity(shutil.which(vm.QEMU)))
+def _label(board):
+    return "-".join(board.devices) or "plain"
 
 
 def state_path(kernel_dir, board, strict, accel="tcg"):
-    _cmd, key = _shape(kernel_dir, board, strict, accel)
-    label = "-".join(board.devices) or "plain"
-    return os.path.join(store(kernel_dir), f"{label}-{key}.state")
+    """Where the machine's state is saved, keyed by the machine as QEMU
+    sees it (its command line, the run's own files left out) and by the
+    kernel image and QEMU it was made with."""
+    cmd = vm.command(kernel_dir, initramfs(kernel_dir), "@payload", "@console", "@results",
+                     board, "@workdir", strict, accel, ram=("@ram", False))
+    kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
+    key = _sha(FORMAT, *cmd, _identity(kernel), _identity(shutil.which(vm.QEMU)))
+    return os.path.join(store(kernel_dir), f"{_label(board)}-{key}.state")
 
 
 def ram_file(state):
@@ -163,6 +164,7 @@ def _sparsify(path):
 
 
 _said = set()
+_forgotten = set()
 
 
 def _note(text):
@@ -170,6 +172,10 @@ def _note(text):
     if text not in _said:
         _said.add(text)
         print(f"kdkit: {text}", file=sys.stderr, flush=True)
+
+
+def _no_state(why):
+    _note(f"no saved VM ({why}); booting cold")
 
 
 def saved(kernel_dir, board, strict, accel, timeout=None):
@@ -188,41 +194,40 @@ def saved(kernel_dir, board, strict, accel, timeout=None):
                 return state
             if os.path.isfile(state + ".failed"):
                 with open(state + ".failed") as f:
-                    why = f.read().strip()
-                if not any(why in said for said in _said):
-                    _note(f"no saved VM ({why}); booting cold")
+                    _no_state(f.read().strip())
                 return None
             for old in os.listdir(store(kernel_dir)):
                 # Other states of this machine come from older inputs.
-                if old.startswith(os.path.basename(state).rsplit("-", 1)[0] + "-") \
-                        and not old.startswith(os.path.basename(state)):
+                if old.startswith(_label(board) + "-") and not old.startswith(os.path.basename(state)):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(store(kernel_dir), old))
             start = time.monotonic()
             try:
                 save(kernel_dir, board, strict, accel, state, timeout or SAVE_LIMIT)
             except (SaveError, vm.VmError) as e:
+                why = f"the booted VM could not be saved: {e}"
                 with open(state + ".failed", "w") as f:
-                    f.write(f"{e}\n")
-                _note(f"the booted VM could not be saved ({e}); booting cold")
+                    f.write(f"{why}\n")
+                _no_state(why)
                 return None
             disk = sum(os.stat(f).st_blocks * 512 for f in (state, ram_file(state)))
             _note(f"booted this machine once and saved it for later runs "
                   f"({time.monotonic() - start:.1f} s, {disk >> 20} MB)")
             return state
     except OSError as e:
-        _note(f"no saved VM ({e.strerror}: {e.filename}); booting cold")
+        _no_state(f"{e.strerror}: {e.filename}")
         return None
 
 
 def forget(state, why):
     """A state that did not restore is never tried again; said once, though
     the lab's other VMs may fail to restore it too."""
-    if state in _said:
+    if state in _forgotten:
         return
-    _said.add(state)
+    _forgotten.add(state)
+    why = f"the saved VM did not restore: {why}"
     with contextlib.suppress(OSError):
         os.unlink(state)
     with contextlib.suppress(OSError), open(state + ".failed", "w") as f:
-        f.write(f"it did not restore: {why}\n")
-    _note(f"the saved VM did not restore ({why}); booting cold")
+        f.write(f"{why}\n")
+    _no_state(why)

@@ -165,9 +165,10 @@ def command(kernel_dir, initrd, payload, console, results, board, workdir, stric
     if not shutil.which(QEMU):
         raise VmError(f"{QEMU} is missing; run 'make setup'")
     kernel = os.path.join(kernel_dir, "arch", "x86", "boot", "bzImage")
+    memory = board.memory or ("1G" if strict else "256M")
     cmd = [QEMU, "-nodefaults", "-no-user-config", "-machine", "pc",
            "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
-           "-m", board.memory or ("1G" if strict else "256M"), *board_args(board, workdir, interactive),
+           "-m", memory, *board_args(board, workdir, interactive),
            *firmware(), "-kernel", kernel, "-initrd", initrd,
            "-append", " ".join(filter(None, (CMDLINE, board.cmdline))), "-display", "none", "-no-reboot",
            "-drive", f"file={_file_arg(payload)},format=raw,if=none,id=payload",
@@ -176,7 +177,7 @@ def command(kernel_dir, initrd, payload, console, results, board, workdir, stric
            "-serial", f"file:{results}"]
     if ram:
         path, shared = ram
-        cmd += ["-object", f"memory-backend-file,id=ram,size={board.memory or ('1G' if strict else '256M')},"
+        cmd += ["-object", f"memory-backend-file,id=ram,size={memory},"
                 f"mem-path={_file_arg(path)},share={'on' if shared else 'off'}",
                 "-machine", "memory-backend=ram"]
     if incoming:
