@@ -9,8 +9,10 @@ AUDIENCE ?= student
 PYTHON ?= /usr/bin/python3
 
 kdkit = $(PYTHON) qemu/kdkit.py
-flavour = $(if $(STRICT),strict,fast)
-strict_flag = $(if $(STRICT),--strict)
+# STRICT=1 (any value but 0) for the strict kernel; STRICT=0 is fast.
+strict_on = $(filter-out 0,$(STRICT))
+flavour = $(if $(strict_on),strict,fast)
+strict_flag = $(if $(strict_on),--strict)
 # Grading uses the strict kernel (KASAN, lockdep) unless STRICT=0.
 grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
