@@ -18,6 +18,7 @@ restoring the saved VM, qemu/snapshot.py).
 import argparse
 import concurrent.futures
 import contextlib
+import functools
 import glob
 import hashlib
 import io
@@ -95,9 +96,11 @@ class Boot(NamedTuple):
     secret: str
 
 
-def boot_once(kdir, built, board, plan, strict, workdir, n, accel, limit=None):
+def boot_once(kdir, payload_of, board, strict, workdir, n, accel, limit=None):
     """One run of the VM: restored from the saved state of its machine
-    (qemu/snapshot.py) where there is one, booted cold otherwise."""
+    (qemu/snapshot.py) where there is one, booted cold otherwise. The
+    machine starts at once; payload_of() gives its (plan, files), and may
+    wait for the build (run_lab)."""
     payload = os.path.join(workdir, f"payload-{n}.img")
     console = os.path.join(workdir, f"console-{n}.log")
     channel = os.path.join(workdir, f"results-{n}.log")
@@ -107,7 +110,7 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel, limit=None):
     limit = KVM_START if accel == "kvm" else (limit or TIMEOUT)
     state = snapshot.saved(kdir, board, strict, accel)
     while True:
-        vm.payload_disk(kdir, payload, plan, built.files(), secret=secret)
+        vm.empty_disk(payload)
         for old in (console, channel):
             with contextlib.suppress(OSError):
                 os.unlink(old)
@@ -115,8 +118,9 @@ def boot_once(kdir, built, board, plan, strict, workdir, n, accel, limit=None):
                          workdir, strict, accel, **(snapshot.restore_args(state) if state else {}))
         start = time.monotonic()
         try:
-            secs, timed_out, started = vm.boot(cmd, limit, channel,
-                                               vm.qmp_restore(state) if state else ())
+            secs, timed_out, started = vm.boot(
+                cmd, limit, channel, vm.qmp_restore(state) if state else (),
+                lambda: vm.payload_disk(kdir, payload, *payload_of(), secret=secret))
         except vm.HardwareError as e:
             # Like a panic: the console ends here, with QEMU's reason.
             with open(console, "a") as f:
@@ -189,68 +193,100 @@ def parallel_vms():
 def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vms=None):
     """Build lab from srcdir (in the sandbox, for grading) and run its VMs
     until every case has a result, up to vms of them at once (default
-    parallel_vms()). Raises LabError if it does not build."""
+    parallel_vms()). The first VMs start while the lab builds, and wait for
+    it. Raises LabError if it does not build."""
     flavour = "strict" if strict else "fast"
     kdir = kernel_dir(flavour)
-    t0 = time.monotonic()
-    build = labmod.build_sandboxed if sandboxed else labmod.build
-    built, warnings, origin = build(lab, srcdir, kdir,
-                                    bdir or build_dir(lab, srcdir, flavour, "test"))
-    build_secs = time.monotonic() - t0
     outcome = results.Outcome(labmod.expected_cases(lab))
+    sizes = {suite: len(cases) for suite, cases in outcome.plan}
     runs = runs or os.path.join(CACHE, "runs")
     os.makedirs(runs, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{lab}-", dir=runs)
     accels = accel_order()
     vms = 1 if accels[0] == "kvm" else (vms or parallel_vms())
+    building = concurrent.futures.Future()
     boots, restores, start_secs, tests_secs, stops = 0, 0, 0.0, 0.0, {}
-    deadline = time.monotonic() + LAB_BUDGET
-    while outcome.pending():
-        left = deadline - time.monotonic()
-        if left < 1:
-            outcome.give_up(f"the lab's {LAB_BUDGET:.0f} s of boots ran out")
-            break
+
+    def launch(pool, left):
+        """Start a round: the pending suites, in as many VMs as allowed."""
+        groups = batches(outcome.pending(), vms, sizes)
         # A first run in one VM selects nothing: every suite, as a student's would.
-        groups = batches(outcome.pending(), vms, {s: len(c) for s, c in outcome.plan})
         whole = boots == 0 and len(groups) == 1
-        todo = [(boots + i + 1, sel, "" if whole else " ".join(sel)) for i, sel in enumerate(groups)]
-        boots += len(todo)
+        todo = [(boots + i + 1, sel, "" if whole else " ".join(sel))
+                for i, sel in enumerate(groups)]
+        return todo, [pool.submit(boot_once, kdir, functools.partial(payload_of, only),
+                                  labmod.board(lab), strict, workdir, n, accels[0],
+                                  min(TIMEOUT, left)) for n, _sel, only in todo]
+
+    def payload_of(only):
+        built = building.result()[0]
+        return plan_text(only, built), built.files()
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=vms)
+    todo, running = launch(pool, LAB_BUDGET)
+    t0 = time.monotonic()
+    build = labmod.build_sandboxed if sandboxed else labmod.build
+    try:
+        built, warnings, origin = build(lab, srcdir, kdir,
+                                        bdir or build_dir(lab, srcdir, flavour, "test"))
+    except BaseException as e:
+        building.set_exception(e)
+        pool.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    building.set_result((built, warnings, origin))
+    build_secs = time.monotonic() - t0
+    deadline = time.monotonic() + LAB_BUDGET
+    while True:
         round_start = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=vms) as pool:
-            done = list(pool.map(lambda t: boot_once(kdir, built, labmod.board(lab),
-                                                     plan_text(t[2], built), strict, workdir,
-                                                     t[0], accels[0], min(TIMEOUT, left)), todo))
+        boots += len(todo)
+        with pool:
+            done = [f.result() for f in running]
+        left = deadline - time.monotonic()
         if accels[0] == "kvm" and done[0].timed_out and not done[0].console:
             print(f"kdkit: KVM did not start the guest within {KVM_START:.0f} s; "
                   "falling back to TCG (unset KDKIT_ACCEL to skip this wait)")
             accels.pop(0)
-            boots -= 1
-            continue
-        # Timed as the user waits: the VMs of a round run at once.
-        wall = time.monotonic() - round_start
-        slowest_start = max(run.start_secs for run in done)
-        start_secs += slowest_start
-        tests_secs += wall - slowest_start
-        progress = False
-        for (_n, sel, _only), run in zip(todo, done):
-            restores += run.restored
-            crashed = outcome.crashed_suites()
-            progress |= outcome.add_boot(run.channel, run.console, run.timed_out,
-                                         min(TIMEOUT, left), run.secret, sel)
-            # A hang or a flood costs a whole run. The second in one suite
-            # ends that suite: a driver that does it in every case costs two
-            # runs a suite, not one a case, and the other suites still run.
-            if run.timed_out or run.flooded:
-                for suite, n in outcome.crashed_suites().items():
-                    stops[suite] = stops.get(suite, 0) + n - crashed[suite]
-        if not progress and outcome.pending():
-            outcome.give_up("a boot made no progress, so the harness gave up")
-        worn = {s for s, n in stops.items() if n >= 2}
-        if worn and any(s.split(".")[0] in worn for s in outcome.pending()):
-            outcome.give_up(f"two of its cases hung or flooded the kernel log, so the rest of "
-                            f"{', '.join(sorted(worn))} did not run", worn)
+            boots -= len(todo)
+        else:
+            # Timed as the user waits: the VMs of a round run at once.
+            wall = time.monotonic() - round_start
+            slowest_start = max(run.start_secs for run in done)
+            start_secs += slowest_start
+            tests_secs += wall - slowest_start
+            fold(outcome, todo, done, stops, left)
+            restores += sum(run.restored for run in done)
+        if not outcome.pending():
+            break
+        if left < 1:
+            outcome.give_up(f"the lab's {LAB_BUDGET:.0f} s of boots ran out")
+            break
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=vms)
+        todo, running = launch(pool, left)
     return Run(outcome, origin, warnings, build_secs, start_secs, tests_secs, boots, restores,
                workdir)
+
+
+def fold(outcome, todo, done, stops, left):
+    """Add a round's runs to outcome; give up on what cannot finish. stops
+    counts each suite's hangs and floods."""
+    progress = False
+    for (_n, sel, _only), run in zip(todo, done):
+        crashed = outcome.crashed_suites()
+        progress |= outcome.add_boot(run.channel, run.console, run.timed_out,
+                                     min(TIMEOUT, left), run.secret, sel)
+        # A hang or a flood costs a whole run. The second in one suite
+        # ends that suite: a driver that does it in every case costs two
+        # runs a suite, not one a case, and the other suites still run.
+        if run.timed_out or run.flooded:
+            for suite, n in outcome.crashed_suites().items():
+                stops[suite] = stops.get(suite, 0) + n - crashed[suite]
+    if not progress and outcome.pending():
+        outcome.give_up("a boot made no progress, so the harness gave up")
+    worn = {s for s, n in stops.items() if n >= 2}
+    if worn and any(s.split(".")[0] in worn for s in outcome.pending()):
+        outcome.give_up(f"two of its cases hung or flooded the kernel log, so the rest of "
+                        f"{', '.join(sorted(worn))} did not run", worn)
 
 
 def run_tests(args):

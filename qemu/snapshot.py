@@ -106,8 +106,7 @@ def save(kernel_dir, board, strict, accel, state, timeout):
     work = tempfile.mkdtemp(prefix="save-", dir=store(kernel_dir))
     try:
         payload = os.path.join(work, "payload.img")
-        with open(payload, "wb") as f:
-            f.truncate(vm.PAYLOAD_DISK)
+        vm.empty_disk(payload)
         results = os.path.join(work, "results.log")
         console = os.path.join(work, "console.log")
         ram = os.path.join(work, "ram")

@@ -105,14 +105,20 @@ def initramfs(kernel_dir, out):
 # The payload disk's size: fixed, because a guest saved after boot knows
 # the size the disk had then. Sparse, so it costs only what is written.
 PAYLOAD_DISK = 256 << 20
-HEADER = 4096
+
+
+def empty_disk(out):
+    """A payload disk with no payload yet: a guest on it waits (see
+    payload_disk)."""
+    with open(out, "wb") as disk:
+        disk.truncate(PAYLOAD_DISK)
 
 
 def payload_disk(kernel_dir, out, plan, modules, tools=(), secret="-"):
-    """Write the run's payload disk: a header block naming the cpio's size
-    and the run's secret, which /init wipes before it loads any module
-    (results.py), then a cpio of the plan and modules and programs in
-    /kdkit, tools in /usr/bin."""
+    """Write the run's payload disk, or fill an empty_disk that a guest may
+    already be waiting on: a header line with the run's secret, which
+    /init wipes before it loads any module (results.py), then a cpio of the
+    plan and modules and programs in /kdkit, tools in /usr/bin."""
     with open(out + ".plan", "w") as f:
         f.write(plan)
     spec = [f"file /kdkit/plan {out}.plan 0644 0 0"]
@@ -120,14 +126,20 @@ def payload_disk(kernel_dir, out, plan, modules, tools=(), secret="-"):
     spec += [f"file /usr/bin/{os.path.basename(t)} {t} 0755 0 0" for t in tools]
     _cpio(kernel_dir, spec, out + ".cpio")
     os.unlink(out + ".plan")
-    size = os.path.getsize(out + ".cpio")
-    if HEADER + size > PAYLOAD_DISK:
+    header = f"KDKITPAY {secret}\n".encode()
+    size = len(header) + os.path.getsize(out + ".cpio")
+    if size > PAYLOAD_DISK:
         raise VmError(f"the run's modules and programs take {size >> 20} MB, more than the "
                       f"{PAYLOAD_DISK >> 20} MB the guest's payload disk holds")
-    with open(out, "wb") as disk, open(out + ".cpio", "rb") as cpio:
-        disk.write(f"KDKITPAY {size} {secret}\n".encode().ljust(HEADER, b"\0"))
+    if not os.path.exists(out):
+        empty_disk(out)
+    with open(out, "r+b") as disk, open(out + ".cpio", "rb") as cpio:
+        disk.seek(len(header))
         shutil.copyfileobj(cpio, disk)
-        disk.truncate(PAYLOAD_DISK)
+        # The header last: a waiting guest must not see it before the cpio.
+        disk.flush()
+        disk.seek(0)
+        disk.write(header)
     os.unlink(out + ".cpio")
 
 
@@ -186,7 +198,10 @@ def command(kernel_dir, initrd, payload, console, results, board, workdir, stric
                 f"mem-path={_file_arg(path)},share={'on' if shared else 'off'}",
                 "-machine", "memory-backend=ram"]
     if incoming:
-        cmd += ["-incoming", "defer"]    # the stream comes by QMP (qmp_restore)
+        # The stream comes by QMP (qmp_restore). Loaded, the VM stays
+        # paused (-S) until boot() has its payload ready: a VM waiting for
+        # its lab's build costs no CPU.
+        cmd += ["-S", "-incoming", "defer"]
     if incoming or ram:
         cmd += ["-chardev", "stdio,id=qmp", "-mon", "chardev=qmp,mode=control"]
     return cmd
@@ -269,19 +284,26 @@ def _started(results):
     return False
 
 
-def boot(cmd, timeout, results=None, qmp=()):
+def boot(cmd, timeout, results=None, qmp=(), feed=None):
     """Run QEMU to its end or the time limit, after sending it the QMP
-    commands qmp [(command, arguments)]. Returns (seconds, timed_out,
-    seconds until the guest had the payload, or None if it never did: read
-    from the results channel, if given)."""
+    commands qmp [(command, arguments)] and then calling feed(), which
+    gives the waiting guest its payload (and may wait for the lab's build:
+    its time is not the run's, nor is the wait counted), then resuming a
+    VM started paused (-S). Returns (seconds,
+    timed_out, seconds until the guest had the payload, or None if it never
+    did: read from the results channel, if given)."""
     start = time.monotonic()
     pipe = subprocess.PIPE if qmp else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdin=pipe, stdout=pipe, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_limit_output)
     # Whatever QEMU or a read of its pipes is doing, it ends at the limit.
     expired = threading.Event()
-    guard = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
-    guard.start()
+
+    def guarded():
+        timer = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+        timer.start()
+        return timer
+    guard = guarded()
     started = None
     try:
         if qmp:
@@ -298,6 +320,20 @@ def boot(cmd, timeout, results=None, qmp=()):
                     return time.monotonic() - start, True, None
                 said = err.strip().splitlines()
                 raise VmError(f"QEMU failed: {said[-1]}" if said else str(e))
+        if feed:
+            guard.cancel()
+            try:
+                feed()
+            except BaseException:
+                proc.kill()
+                proc.communicate()
+                raise
+            if proc.poll() is None:
+                start, guard = time.monotonic(), guarded()
+        if "-S" in cmd:
+            # If it exited instead, its stderr says why (below).
+            with contextlib.suppress(VmError):
+                monitor.send("cont")
         while results and started is None and proc.poll() is None:
             time.sleep(0.005)
             if _started(results):
