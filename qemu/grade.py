@@ -119,8 +119,11 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     zero = lambda why: [rubric.Score(i, 0, False, why) for i in items]
     if not complete:
         return LabGrade(lab, zero("not graded: " + notes[-1]), notes, {}, "")
-    findings = style([os.path.join(scratch, f) for f in labmod.student_files(lab)],
-                     "strict" if strict else "fast")
+    # checkpatch reads the files while they build and run.
+    aside = concurrent.futures.ThreadPoolExecutor(1)
+    styled = aside.submit(style, [os.path.join(scratch, f) for f in labmod.student_files(lab)],
+                          "strict" if strict else "fast")
+    aside.shutdown(wait=False)
     # The build and the boots get names of their own: nothing a student
     # named (a folder, a file) reaches make, a shell or QEMU's options.
     bdir = tempfile.mkdtemp(prefix="kdkit-build-")
@@ -130,7 +133,7 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     except labmod.ObjectRefused as e:
         problems = str(e).splitlines()
         return LabGrade(lab, zero(f"refused: {problems[0]}"),
-                        notes + [f"{lab} refused: {p}" for p in problems], findings, folder)
+                        notes + [f"{lab} refused: {p}" for p in problems], styled.result(), folder)
     except labmod.LabError as e:
         messages = str(e).replace(scratch + os.sep, "")
         with open(os.path.join(folder, "build.log"), "w") as f:
@@ -140,7 +143,7 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
         shown = lines[:BUILD_LINES] + ([f"[{len(lines) - BUILD_LINES} more lines in build.log]"]
                                        if len(lines) > BUILD_LINES else [])
         return LabGrade(lab, zero(f"{lab} did not build"),
-                        notes + [f"{lab} did not build:"] + shown, findings, folder)
+                        notes + [f"{lab} did not build:"] + shown, styled.result(), folder)
     finally:
         shutil.rmtree(bdir, ignore_errors=True)
     logs = os.path.join(folder, "logs")
@@ -151,7 +154,7 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     notes += run.outcome.notes
     with open(os.path.join(folder, "report.txt"), "w") as f:
         f.write(case_report(run.outcome, run.origin))
-    return LabGrade(lab, scores, notes, findings, run.workdir,
+    return LabGrade(lab, scores, notes, styled.result(), run.workdir,
                     failure_messages(scores, run, scratch))
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from typing import NamedTuple
 
@@ -212,6 +213,43 @@ def kbuild_text(lab, student, suites, with_tests=True, with_board=False,
     ]) + "\n"
 
 
+PROBECC = os.path.join(KIT, "qemu", "probecc")
+
+
+def _tool_version(tool):
+    return subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+
+
+def kbuild_cc(kernel_dir):
+    """make's CC= for a module build: gcc, with the kernel Makefiles' flag
+    probes answered from a cache kept with the kernel build, per compiler
+    and assembler (qemu/probecc)."""
+    global _compilers
+    if _compilers is None:
+        _compilers = hashlib.sha256("\0".join(map(_tool_version, ("gcc", "as"))).encode())
+    return f"CC={PROBECC} {_probes(kernel_dir)}"
+
+
+def _probes(kernel_dir):
+    return os.path.join(kernel_dir, "kdkit-probes", _compilers.hexdigest()[:12])
+
+
+def warm_probes(kernel_dir):
+    """Answer the flag probes once outside the sandbox, which cannot keep
+    them: a module build of nothing makes them all."""
+    kbuild_cc(kernel_dir)
+    if os.path.isdir(_probes(kernel_dir)):
+        return
+    with tempfile.TemporaryDirectory() as empty:
+        with open(os.path.join(empty, "Kbuild"), "w") as f:
+            f.write("obj-m :=\n")
+        subprocess.run(["make", "-s", "-C", kernel_dir, f"M={empty}", kbuild_cc(kernel_dir),
+                        "modules"], capture_output=True)
+
+
+_compilers = None
+
+
 def _cc_static(src, prog, what):
     cc = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", f"-I{KIT}/common",
                          "-o", prog, src], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -254,7 +292,7 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
     # The module alone (plain/, for the userspace suites) builds alongside;
     # its messages would repeat the first build's, so they show only if the
     # first build worked.
-    procs = [subprocess.Popen(["make", "-s", "-C", kernel_dir, f"M={d}",
+    procs = [subprocess.Popen(["make", "-s", "-C", kernel_dir, f"M={d}", kbuild_cc(kernel_dir),
                               f"-j{jobs or os.cpu_count()}", *extra, "modules"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for d in kbuilds]
@@ -298,6 +336,7 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     tree, the lab's shared headers and a copy of those files, under fixed
     names; the kit's suites are then linked with the objects they made."""
     sandbox.require()
+    warm_probes(kernel_dir)
     student = student_files(lab)
     side = os.path.join(build_dir, "sandbox")
     shutil.rmtree(side, ignore_errors=True)
@@ -328,12 +367,14 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     hw = board(lab)
     kit = suites + kdkit_sources() + ([os.path.join(KIT, "common", "board.c")] if hw.devices else [])
     kbuild = kbuild_text(lab, student, suites, True, bool(hw.devices))
-    key = hashlib.sha256("\0".join([kernel_dir, kbuild] + [open(k).read() for k in kit]).encode())
+    key = hashlib.sha256("\0".join([kernel_dir, kbuild_cc(kernel_dir), kbuild]
+                                   + [open(k).read() for k in kit]).encode())
     kept = os.path.join(kernel_source.CACHE, "kit-objects", f"{lab}-{key.hexdigest()[:16]}")
     link = os.path.join(build_dir, "link")
     shutil.rmtree(link, ignore_errors=True)
-    make = ["make", "-s", "-C", kernel_dir, f"-j{jobs or os.cpu_count()}"]
-    ro = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")), os.path.join(KIT, "common")]
+    make = ["make", "-s", "-C", kernel_dir, kbuild_cc(kernel_dir), f"-j{jobs or os.cpu_count()}"]
+    ro = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")),
+          os.path.join(KIT, "common"), PROBECC]
     kit_objs = None
     if os.path.isdir(kept):
         shutil.copytree(kept, link, symlinks=True)      # copy2: times kept
@@ -348,7 +389,7 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     for k in kit:
         origin[f"/link/{os.path.basename(k)}"] = k
     started = [sandbox.start(make + [f"M=/build/{part}"] + (objs if part == "student" else ["modules"]),
-                             ro[:2], side) for part in parts]
+                             ro[:2] + [PROBECC], side) for part in parts]
     finished = [sandbox.finish(s) for s in started]
     out = _messages(finished[0][1], origin)    # the plain module's would repeat them
     for code, _text, why in finished:
