@@ -227,7 +227,8 @@ def kbuild_cc(kernel_dir):
     global _compilers
     if _compilers is None:
         _compilers = hashlib.sha256("\0".join(map(_tool_version, ("gcc", "as"))).encode())
-    return f"CC={PROBECC} {_probes(kernel_dir)}"
+    # Through sh: a bundle (Gradescope's) may not keep the file's modes.
+    return f"CC=sh {PROBECC} {_probes(kernel_dir)}"
 
 
 def _probes(kernel_dir):

@@ -82,7 +82,8 @@ static void probe_expect_nothing_held(struct kunit *test, const char *when)
 	 * that differs, not after every point of a sweep.
 	 */
 	if (entries != ctx->entries)
-		KUNIT_FAIL(test, "%s: DMA mappings or coherent buffers are left: %d entries, %d of them listed for the device",
+		KUNIT_FAIL(test,
+			   "%s: DMA mappings or coherent buffers are left: %d entries, %d of them the device's",
 			   when, (int)(ctx->entries - entries),
 			   edu_pending_dma(test, ctx->scratch, ctx->hw));
 	KUNIT_EXPECT_FALSE_MSG(test, irq_has_action(ctx->hw->irq),

@@ -16,7 +16,7 @@ def run(tmp_path, cache, args, gcc_exit=0):
     gcc.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\nexit {gcc_exit}\n')
     gcc.chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin")
-    return subprocess.run([lab.PROBECC, str(cache)] + args, env=env).returncode
+    return subprocess.run(["sh", lab.PROBECC, str(cache)] + args, env=env).returncode
 
 
 def calls(tmp_path):
