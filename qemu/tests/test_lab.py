@@ -55,3 +55,27 @@ def test_the_fsled_plan_loads_the_board_before_the_tests():
 def test_only_fsled_has_a_board_and_two_cpus():
     assert lab.board("fsled").devices == ("gpio",) and lab.board("fsled").cpus == 2
     assert lab.board("vser") == lab.Board()
+
+
+def test_a_kit_program_is_compiled_once_per_source(tmp_path, monkeypatch):
+    monkeypatch.setattr(lab.kernel_source, "CACHE", str(tmp_path / "cache"))
+    compiles = []
+    real = lab.subprocess.run
+
+    def run(cmd, **kw):
+        if "-static" in cmd:
+            compiles.append(cmd)
+        return real(cmd, **kw)
+    monkeypatch.setattr(lab.subprocess, "run", run)
+    src = tmp_path / "prog.c"
+    src.write_text("int main(void) { return 3; }\n")
+    for out in ("a", "b"):
+        (tmp_path / out).mkdir()
+        lab._cc_static(str(src), str(tmp_path / out / "prog"), "prog")
+    assert len(compiles) == 1
+    assert real([str(tmp_path / "b" / "prog")]).returncode == 3
+    # Another source is another program.
+    src.write_text("int main(void) { return 4; }\n")
+    lab._cc_static(str(src), str(tmp_path / "b" / "prog"), "prog")
+    assert len(compiles) == 2
+    assert real([str(tmp_path / "b" / "prog")]).returncode == 4
