@@ -5,6 +5,7 @@ same names), its KUnit suites in kunit/<id>/*_test.c (one suite a file), and
 shares headers in common/. The build links the student's files and every
 suite into one module, <id>_kunit.ko, next to the kit's kdkit.ko.
 """
+import fcntl
 import glob
 import hashlib
 import os
@@ -281,6 +282,14 @@ def build(lab, srcdir, kernel_dir, build_dir, with_tests=True, jobs=None, extra=
     """Build the lab's modules and programs into a Built, or raise LabError
     with the compiler's messages, paths pointing at the user's own files."""
     os.makedirs(build_dir, exist_ok=True)
+    # Two runs of one source at once (a watcher's and one by hand) share
+    # build_dir: two kbuilds in one folder break each other's files.
+    with open(build_dir + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(lab, srcdir, kernel_dir, build_dir, with_tests, jobs, extra)
+
+
+def _build(lab, srcdir, kernel_dir, build_dir, with_tests, jobs, extra):
     student = student_files(lab)
     suites = suite_files(lab) if with_tests else []
     hw = board(lab)

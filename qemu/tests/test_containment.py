@@ -128,3 +128,17 @@ def test_a_driver_that_floods_in_every_case_costs_two_boots_a_suite(tmp_path, mo
     assert run.boots <= 2 * suites + 1
     assert any("hung or flooded the kernel log, so the rest of" in n for n in run.outcome.notes)
     assert time.monotonic() - start < kdkit.LAB_BUDGET + 30
+
+
+def test_two_runs_of_one_source_at_once_both_build(tmp_path):
+    # A new folder: both runs build it from nothing, at the same time.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello.c").write_text(open(os.path.join(KIT, "solutions", "hello", "hello.c")).read())
+    runs = [subprocess.Popen([sys.executable, os.path.join(KIT, "qemu", "kdkit.py"), "test",
+                              "hello", "--src", str(src)], cwd=KIT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    outs = [run.communicate()[0] for run in runs]
+    for run, out in zip(runs, outs):
+        assert run.returncode == 0, out
+        assert out.rstrip().endswith("7 passed, 0 failed")
