@@ -229,6 +229,9 @@ def kbuild_cc(kernel_dir):
     return f"CC=sh {PROBECC} {_probes(kernel_dir)}"
 
 
+_compiler_id = None
+
+
 def _compilers():
     """gcc and as, as their versions say: what a cached build depends on."""
     global _compiler_id
@@ -252,9 +255,6 @@ def warm_probes(kernel_dir):
             f.write("obj-m :=\n")
         subprocess.run(["make", "-s", "-C", kernel_dir, f"M={empty}", kbuild_cc(kernel_dir),
                         "modules"], capture_output=True)
-
-
-_compiler_id = None
 
 
 def _cc_static(src, prog, what):
@@ -401,8 +401,10 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     link = os.path.join(build_dir, "link")
     shutil.rmtree(link, ignore_errors=True)
     make = ["make", "-s", "-C", kernel_dir, kbuild_cc(kernel_dir), f"-j{jobs or os.cpu_count()}"]
-    ro = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")),
-          os.path.join(KIT, "common"), PROBECC]
+    # The student's half sees the kernel tree and the compiler; the kit's,
+    # also common/.
+    tree = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")), PROBECC]
+    ro = tree + [os.path.join(KIT, "common")]
     kit_objs = None
     if os.path.isdir(kept):
         shutil.copytree(kept, link, symlinks=True)      # copy2: times kept
@@ -417,7 +419,7 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     for k in kit:
         origin[f"/link/{os.path.basename(k)}"] = k
     started = [sandbox.start(make + [f"M=/build/{part}"] + (objs if part == "student" else ["modules"]),
-                             ro[:2] + [PROBECC], side) for part in parts]
+                             tree, side) for part in parts]
     finished = [sandbox.finish(s) for s in started]
     out = _messages(finished[0][1], origin)    # the plain module's would repeat them
     for code, _text, why in finished:
