@@ -395,8 +395,13 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     hw = board(lab)
     kit = suites + kdkit_sources() + ([os.path.join(KIT, "common", "board.c")] if hw.devices else [])
     kbuild = kbuild_text(lab, student, suites, True, bool(hw.devices))
+    # The headers they include from common/ count by content and by time:
+    # make rebuilds every kept object older than a header, and a rebuild in
+    # a copy is never kept.
+    headers = sorted(glob.glob(os.path.join(KIT, "common", "*.h")))
     key = hashlib.sha256("\0".join([kernel_dir, kbuild_cc(kernel_dir), kbuild]
-                                   + [open(k).read() for k in kit]).encode())
+                                   + [open(k).read() for k in kit + headers]
+                                   + [str(os.stat(h).st_mtime_ns) for h in headers]).encode())
     kept = os.path.join(kernel_source.CACHE, "kit-objects", f"{lab}-{key.hexdigest()[:16]}")
     link = os.path.join(build_dir, "link")
     shutil.rmtree(link, ignore_errors=True)
