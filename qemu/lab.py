@@ -5,6 +5,7 @@ same names), its KUnit suites in kunit/<id>/*_test.c (one suite a file), and
 shares headers in common/. The build links the student's files and every
 suite into one module, <id>_kunit.ko, next to the kit's kdkit.ko.
 """
+import contextlib
 import fcntl
 import glob
 import hashlib
@@ -214,19 +215,18 @@ def kbuild_text(lab, student, suites, with_tests=True, with_board=False,
     ]) + "\n"
 
 
-PROBECC = os.path.join(KIT, "qemu", "probecc")
+PROBES = os.path.join(KIT, "qemu", "probes.mk")
 
 
 def _tool_version(tool):
     return subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
 
 
-def kbuild_cc(kernel_dir):
-    """make's CC= for a module build: gcc, with the kernel Makefiles' flag
-    probes answered from a cache kept with the kernel build, per compiler
-    and assembler (qemu/probecc)."""
-    # Through sh: a bundle (Gradescope's) may not keep the file's modes.
-    return f"CC=sh {PROBECC} {_probes(kernel_dir)}"
+def kbuild_probes(kernel_dir):
+    """make's arguments for a module build: the kernel Makefiles' flag
+    probes answered from a table kept with the kernel build, per compiler
+    and assembler (qemu/probes.mk)."""
+    return [f"--eval=include {PROBES}", f"KDKIT_PROBES={_probes(kernel_dir)}"]
 
 
 _compiler_id = None
@@ -242,19 +242,29 @@ def _compilers():
 
 
 def _probes(kernel_dir):
-    return os.path.join(kernel_dir, "kdkit-probes", _compilers())
+    return os.path.join(kernel_dir, "kdkit-probes", _compilers() + ".mk")
 
 
 def warm_probes(kernel_dir):
-    """Answer the flag probes once outside the sandbox, which cannot keep
-    them: a module build of nothing makes them all."""
-    if os.path.isdir(_probes(kernel_dir)):
+    """Make the probe table once, outside the sandbox, which cannot keep
+    it: a module build of nothing makes every probe."""
+    table = _probes(kernel_dir)
+    if os.path.isfile(table):
         return
+    os.makedirs(os.path.dirname(table), exist_ok=True)
+    record = f"{table}.{os.getpid()}.{threading.get_ident()}"
     with tempfile.TemporaryDirectory() as empty:
         with open(os.path.join(empty, "Kbuild"), "w") as f:
             f.write("obj-m :=\n")
-        subprocess.run(["make", "-s", "-C", kernel_dir, f"M={empty}", kbuild_cc(kernel_dir),
-                        "modules"], capture_output=True)
+        made = subprocess.run(["make", "-s", "-C", kernel_dir, f"M={empty}",
+                               *kbuild_probes(kernel_dir), f"KDKIT_PROBES_RECORD={record}",
+                               "modules"], capture_output=True)
+    # A table that failed to fill would only cost time; none is kept.
+    if made.returncode == 0 and os.path.isfile(record):
+        os.replace(record, table)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(record)
 
 
 def _cc_static(src, prog, what):
@@ -320,7 +330,8 @@ def _build(lab, srcdir, kernel_dir, build_dir, with_tests, jobs, extra):
     # The module alone (plain/, for the userspace suites) builds alongside;
     # its messages would repeat the first build's, so they show only if the
     # first build worked.
-    procs = [subprocess.Popen(["make", "-s", "-C", kernel_dir, f"M={d}", kbuild_cc(kernel_dir),
+    warm_probes(kernel_dir)
+    procs = [subprocess.Popen(["make", "-s", "-C", kernel_dir, f"M={d}", *kbuild_probes(kernel_dir),
                               f"-j{jobs or os.cpu_count()}", *extra, "modules"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for d in kbuilds]
@@ -399,16 +410,16 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     # make rebuilds every kept object older than a header, and a rebuild in
     # a copy is never kept.
     headers = sorted(glob.glob(os.path.join(KIT, "common", "*.h")))
-    key = hashlib.sha256("\0".join([kernel_dir, kbuild_cc(kernel_dir), kbuild]
+    key = hashlib.sha256("\0".join([kernel_dir, *kbuild_probes(kernel_dir), kbuild]
                                    + [open(k).read() for k in kit + headers]
                                    + [str(os.stat(h).st_mtime_ns) for h in headers]).encode())
     kept = os.path.join(kernel_source.CACHE, "kit-objects", f"{lab}-{key.hexdigest()[:16]}")
     link = os.path.join(build_dir, "link")
     shutil.rmtree(link, ignore_errors=True)
-    make = ["make", "-s", "-C", kernel_dir, kbuild_cc(kernel_dir), f"-j{jobs or os.cpu_count()}"]
+    make = ["make", "-s", "-C", kernel_dir, *kbuild_probes(kernel_dir), f"-j{jobs or os.cpu_count()}"]
     # The student's half sees the kernel tree and the compiler; the kit's,
     # also common/.
-    tree = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")), PROBECC]
+    tree = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")), PROBES]
     ro = tree + [os.path.join(KIT, "common")]
     kit_objs = None
     if os.path.isdir(kept):
