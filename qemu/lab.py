@@ -226,7 +226,7 @@ def kbuild_probes(kernel_dir):
     """make's arguments for a module build: the kernel Makefiles' flag
     probes answered from a table kept with the kernel build, per compiler
     and assembler (qemu/probes.mk)."""
-    return [f"--eval=include {PROBES}", f"KDKIT_PROBES={_probes(kernel_dir)}"]
+    return [f"--eval=include {PROBES}", f"kdkit-probe-table={_probes(kernel_dir)}"]
 
 
 _compiler_id = None
@@ -257,7 +257,7 @@ def warm_probes(kernel_dir):
         with open(os.path.join(empty, "Kbuild"), "w") as f:
             f.write("obj-m :=\n")
         made = subprocess.run(["make", "-s", "-C", kernel_dir, f"M={empty}",
-                               *kbuild_probes(kernel_dir), f"KDKIT_PROBES_RECORD={record}",
+                               *kbuild_probes(kernel_dir), f"kdkit-probe-record={record}",
                                "modules"], capture_output=True)
     # A table that failed to fill would only cost time; none is kept.
     if made.returncode == 0 and os.path.isfile(record):

@@ -1,14 +1,14 @@
 # Included in every module build (make --eval, qemu/lab.py): the kernel
 # Makefiles' compiler flag probes (scripts/Makefile.compiler's try-run)
-# are answered from a table, KDKIT_PROBES, kept with the kernel build for
+# are answered from a table, kdkit-probe-table, kept with the kernel build for
 # each compiler. A module build makes about 40 probes, each five processes
 # one after another: most of the time a build of one small file took.
 #
-# A probe not in the table runs as kbuild runs it. When KDKIT_PROBES_RECORD
+# A probe not in the table runs as kbuild runs it. When kdkit-probe-record
 # names a file, the probes that ran are added to it, as make lines that
 # set a variable named after the probe (its command and both answers).
 
--include $(KDKIT_PROBES)
+-include $(kdkit-probe-table)
 
 kdkit-empty :=
 kdkit-space := $(kdkit-empty) $(kdkit-empty)
@@ -24,7 +24,7 @@ kdkit-probe-run = $(shell set -e; TMP=$(TMPOUT)/tmp; trap "rm -rf $(TMPOUT)" EXI
 	mkdir -p $(TMPOUT); if ($(1)) >/dev/null 2>&1; then echo "$(2)"; else echo "$(3)"; fi)
 
 # (name, answer): the answer, added to the record first if there is one.
-kdkit-probe-keep = $(if $(KDKIT_PROBES_RECORD),$(file >>$(KDKIT_PROBES_RECORD),$(1) := \
+kdkit-probe-keep = $(if $(kdkit-probe-record),$(file >>$(kdkit-probe-record),$(1) := \
 	$(subst $$,$$$$,$(2))))$(2)
 
 kdkit-probe-new = $(call kdkit-probe-keep,$(kdkit-probe-name),$(kdkit-probe-run))

@@ -32,8 +32,8 @@ def make(tmp_path, flags="-O2", record=None):
     calls.write_text("")
     env = dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin")
     args = ["make", "-s", "-C", str(tmp_path), "CC=gcc", f"FLAGS={flags}",
-            f"--eval=include {lab.PROBES}", f"KDKIT_PROBES={tmp_path}/table.mk"]
-    out = subprocess.run(args + ([f"KDKIT_PROBES_RECORD={record}"] if record else []),
+            f"--eval=include {lab.PROBES}", f"kdkit-probe-table={tmp_path}/table.mk"]
+    out = subprocess.run(args + ([f"kdkit-probe-record={record}"] if record else []),
                          capture_output=True, text=True, env=env, check=True).stdout
     return out.strip(), calls.read_text().splitlines()
 
