@@ -76,31 +76,67 @@ def parse_suite(text):
 
 HEALTH = re.compile(
     r"(WARNING:|BUG:|Oops|Kernel panic|kernel BUG at|general protection fault|"
-    r"KASAN:|possible recursive locking|possible circular locking|"
+    r"KASAN:|UBSAN:|possible recursive locking|possible circular locking|"
     r"inconsistent lock state|DMA-API:|unreferenced object|suspected memory leak|"
     r"INFO: task .* blocked for more than|watchdog: BUG: soft lockup|"
     r"qemu: hardware error:|kdkit: the kernel log passed)")
+# Any other report the kernel makes with a call trace counts too (lockdep's
+# "INFO: trying to register non-static key", x86's "iounmap: bad address",
+# list and refcount corruption...): a correct driver makes the kernel
+# print no call trace, and the list above cannot name every report. The
+# report is quoted from up to LEAD lines before its trace.
+TRACE = re.compile(r"^\s*Call Trace:\s*$")
+LEAD = 8
+# Where a report's lead-in stops: a KTAP line, or one of the kit's.
+BOUNDARY = re.compile(r"^\s*(ok |not ok |# |KTAP |kdkit: |$)")
+SAME = 100
 
 
 # Register dumps say little to a student; the call trace says where.
 REGISTERS = re.compile(r"^(RIP|RSP|RAX|RDX|RBP|R\d+|FS|CS|CR2|DR\d|PKRU|Code):")
 
 
-def health_reports(lines, context=25):
-    """Kernel reports in a list of console lines, each as a list of lines."""
+def located_reports(lines, context=25):
+    """Kernel reports in a list of console lines: [(index of the report's
+    first line, [its lines])]."""
     reports, i = [], 0
     while i < len(lines):
-        if HEALTH.search(lines[i]):
-            report, j = [], i
-            while j < len(lines) and len(report) < context:
-                if not REGISTERS.match(lines[j].strip()):
-                    report.append(lines[j])
-                j += 1
-            reports.append(report)
-            i = j
-        else:
+        start = i if HEALTH.search(lines[i]) else None
+        # A trace soon after a known report's first line is that report's.
+        if start is None and TRACE.match(lines[i]) and not (reports and i - reports[-1][0] < SAME):
+            start, floor = i, max(i - LEAD, reports[-1][2] if reports else 0)
+            while start > floor and not BOUNDARY.match(lines[start - 1]):
+                start -= 1
+        if start is None:
             i += 1
-    return reports
+            continue
+        report, j = [], start
+        while j < len(lines) and len(report) < context:
+            if not REGISTERS.match(lines[j].strip()):
+                report.append(lines[j])
+            j += 1
+        reports.append((start, report, j))
+        i = max(j, i + 1)
+    return [(at, report) for at, report, _end in reports]
+
+
+def health_reports(lines, context=25):
+    """Kernel reports in a list of console lines, each as a list of lines."""
+    return [report for _at, report in located_reports(lines, context)]
+
+
+def case_lines(lines):
+    """The case result lines of a suite on the console: [(index, number,
+    name)]. The console is the driver's to print on as well, so these
+    only ever say where in a run something happened, never a result."""
+    found = []
+    for i, line in enumerate(lines):
+        line = line.rstrip()
+        if line.startswith("    ") and not line.startswith("     "):
+            m = RESULT.match(line[4:])
+            if m:
+                found.append((i, int(m[2]), m[3]))
+    return found
 
 
 def console_suite(lines, suite):

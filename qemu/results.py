@@ -13,6 +13,8 @@ from ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
 MARK = re.compile(r"^kdkit: (.*)$")
 # What kdkit.ko prints on the console when the cases changed (common/kdkit.h).
 TAMPERED = "kdkit: the test module changed its own test cases"
+# Lines of kernel reports a failed case's log takes at most.
+REPORT_LINES = 80
 
 
 def read_channel(text, secret):
@@ -121,10 +123,29 @@ class Outcome:
         return sum(len(c) for c in self.cases.values()) > before
 
     def _charge_health(self, suite, lines):
+        """Charge each kernel report in the suite's span of the console to
+        the case that was running when it appeared: the first whose result
+        line follows it. A report outside every case (the suite's own setup
+        or teardown), or in a span whose case lines are not the orderly ones
+        KUnit prints (a driver can print such lines too), fails the suite."""
         _started, _finished, _cases, (a, b) = ktap.console_suite(lines, suite)
-        reports = ktap.health_reports(lines[a:b])
-        if reports:
-            self.health.setdefault(suite, []).extend(reports)
+        span = lines[a:b]
+        marks = ktap.case_lines(span)
+        planned = dict(self.plan)[suite]
+        orderly = ([n for _i, n, _name in marks] == list(range(1, len(marks) + 1))
+                   and all(name in planned for _i, _n, name in marks)
+                   and len({name for _i, _n, name in marks}) == len(marks))
+        for at, report in ktap.located_reports(span):
+            running = next((name for i, _n, name in marks if i > at), None) if orderly else None
+            if running is None:
+                self.health.setdefault(suite, []).append(report)
+                continue
+            why = "the kernel reported a problem while this case ran:"
+            case = self.cases[suite].get(running)
+            if case is None or case.status == PASSED:
+                self.cases[suite][running] = Case(running, FAILED, [why] + report)
+            elif len(case.log) < REPORT_LINES:
+                case.log += [why] + report
 
     def _crashed(self, lines, timed_out, limit, reported, ran):
         """Blame the case the console shows running. Results printed before

@@ -112,23 +112,81 @@ def test_a_missing_case_in_a_finished_boot_fails():
     assert "no result" in o.cases["alpha"]["a2"].log[0]
 
 
-def test_a_report_inside_a_suite_fails_its_health():
+def boot_with(console):
     o = results.Outcome(PLAN)
-    console = """kdkit: group 1 begin
+    ch = channel(("alpha", [("a1", True), ("a2", True)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    o.add_boot(ch, console, False, 60, SECRET)
+    return o
+
+
+def test_a_report_fails_the_case_that_was_running_and_no_other():
+    o = boot_with("""kdkit: group 1 begin
     # Subtest: alpha
-WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
     ok 1 a1
+WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
     ok 2 a2
 ok 1 alpha
     # Subtest: beta
 ok 2 beta
 kdkit: group 1 end
-"""
-    ch = channel(("alpha", [("a1", True), ("a2", True)]),
-                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
-    o.add_boot(ch, console, False, 60, SECRET)
+""")
+    assert o.health == {}
+    assert o.cases["alpha"]["a1"].status == PASSED
+    assert o.cases["alpha"]["a2"].status == FAILED
+    assert "while this case ran" in o.cases["alpha"]["a2"].log[0]
+    assert "WARNING: CPU: 0" in o.cases["alpha"]["a2"].log[1]
+    assert o.counts()[FAILED] == 1
+
+
+def test_a_report_outside_every_case_fails_the_suite():
+    o = boot_with("""kdkit: group 1 begin
+    # Subtest: alpha
+    ok 1 a1
+    ok 2 a2
+WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
+ok 1 alpha
+    # Subtest: beta
+ok 2 beta
+kdkit: group 1 end
+""")
     assert "alpha" in o.health and "beta" not in o.health
     assert o.counts()[FAILED] == 1
+
+
+def test_forged_case_lines_make_a_report_the_suites():
+    # The driver prints a2's line early to move the blame onto it.
+    o = boot_with("""    # Subtest: alpha
+    ok 1 a1
+    ok 2 a2
+WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
+    ok 2 a2
+ok 1 alpha
+""")
+    assert "alpha" in o.health
+
+
+def test_an_unknown_report_with_a_call_trace_counts():
+    o = boot_with("""    # Subtest: alpha
+    ok 1 a1
+INFO: trying to register non-static key.
+The code is fine but needs lockdep annotation, or maybe
+you didn't initialize this object before use?
+turning off the locking correctness validator.
+CPU: 0 PID: 61 Comm: kunit_try_catch Tainted: G           O       6.1.192 #1
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x45/0x5d
+ register_lock_class+0x6d8/0x6e0
+ vser_read+0x4b/0x1d0 [vser_kunit]
+ </TASK>
+    ok 2 a2
+ok 1 alpha
+""")
+    log = o.cases["alpha"]["a2"].log
+    assert o.cases["alpha"]["a2"].status == FAILED
+    assert any("vser_read+0x4b/0x1d0 [vser_kunit]" in l for l in log)
+    assert any("INFO: trying to register non-static key." in l for l in log)
 
 
 def test_a_device_model_that_stops_qemu_crashes_the_running_case():
