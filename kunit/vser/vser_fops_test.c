@@ -263,6 +263,52 @@ static void vser_ioctl_unknown_command_returns_enotty(struct kunit *test)
 
 	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, _IO(VSER_IOC_MAGIC, 99), ctx->ubuf), -ENOTTY);
 	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, _IOR('x', 0, __u32), ctx->ubuf), -ENOTTY);
+	/* VSER_GET_BAUD's number with another size is another command. */
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, _IOR(VSER_IOC_MAGIC, 0, __u64), ctx->ubuf),
+			-ENOTTY);
+	/* Unknown comes first: the argument of an unknown command means nothing. */
+	KUNIT_EXPECT_EQ(test, vser_ioctl(test, 0, _IO(VSER_IOC_MAGIC, 99), (void __user *)1),
+			-ENOTTY);
+}
+
+/* A refused SET changes nothing: the port keeps the value set before. */
+static void vser_ioctl_refused_set_keeps_the_old_value(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+	struct vser_frame frame = { 7, VSER_PARITY_ODD, 2, 0 }, bad = { 9, VSER_PARITY_NONE, 1, 0 };
+	struct vser_frame got;
+	u32 baud = 2400;
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &baud, sizeof(baud)), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_SET_BAUD, ctx->ubuf), 0);
+	baud = 2401;
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &baud, sizeof(baud)), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_SET_BAUD, ctx->ubuf), -EINVAL);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_BAUD, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&baud, ctx->ubuf, sizeof(baud)), 0);
+	KUNIT_EXPECT_EQ_MSG(test, baud, 2400U, "after a refused VSER_SET_BAUD of 2401");
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &frame, sizeof(frame)), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_SET_FRAME, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf, &bad, sizeof(bad)), 0);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_SET_FRAME, ctx->ubuf), -EINVAL);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_FRAME, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&got, ctx->ubuf, sizeof(got)), 0);
+	KUNIT_EXPECT_EQ_MSG(test, memcmp(&got, &frame, sizeof(frame)), 0,
+			    "after a refused VSER_SET_FRAME: %u data bits, parity %u, %u stop bits",
+			    got.data_bits, got.parity, got.stop_bits);
+}
+
+/*
+ * file_operations.owner = THIS_MODULE: the kernel holds the module while
+ * a port is open, so that it cannot be unloaded under an open file.
+ */
+static void vser_open_port_holds_the_module(struct kunit *test)
+{
+	struct file *f = ((struct vser_ctx *)test->priv)->port[0];
+
+	KUNIT_EXPECT_PTR_EQ_MSG(test, f->f_op->owner, kdkit_driver_module(),
+				"vser's file_operations have no .owner = THIS_MODULE");
 }
 
 static void vser_read_bad_pointer_returns_efault(struct kunit *test)
@@ -295,6 +341,8 @@ static struct kunit_case vser_fops_cases[] = {
 	KUNIT_CASE(vser_ioctl_invalid_values_return_einval),
 	KUNIT_CASE(vser_ioctl_bad_pointer_returns_efault),
 	KUNIT_CASE(vser_ioctl_unknown_command_returns_enotty),
+	KUNIT_CASE(vser_ioctl_refused_set_keeps_the_old_value),
+	KUNIT_CASE(vser_open_port_holds_the_module),
 	KUNIT_CASE(vser_read_bad_pointer_returns_efault),
 	KUNIT_CASE(vser_write_bad_pointer_returns_efault),
 	{}

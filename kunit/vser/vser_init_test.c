@@ -5,19 +5,25 @@
  * and a taken chrdev region is refused. The driver is reached only through
  * its init and exit and its device nodes, so any correct vser passes.
  */
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kdev_t.h>
+#include <linux/moduleparam.h>
+#include <linux/uaccess.h>
 #include <kunit/test.h>
 #include "kdkit.h"
 #include "vser_ioctl.h"
 
-/* After a failed init, no /dev/vserN node may be left behind. */
+/* The most ports vser_ioctl.h's ndevs parameter allows. */
+#define VSER_MAX_PORTS	8
+
+/* After a failed init or an exit, no /dev/vserN node may be left behind. */
 static void vser_expect_no_nodes(struct kunit *test)
 {
 	char name[32];
 	int minor;
 
-	for (minor = 0; minor < VSER_DEFAULT_NDEVS; minor++) {
+	for (minor = 0; minor < VSER_MAX_PORTS; minor++) {
 		snprintf(name, sizeof(name), VSER_DEV_PREFIX "%d", minor);
 		KUNIT_EXPECT_FALSE_MSG(test, kdkit_path_exists(name),
 				       "%s still exists after a failed init", name);
@@ -76,15 +82,104 @@ static void vser_init_with_taken_region_returns_ebusy(struct kunit *test)
 	kdkit_driver_exit();
 }
 
+/* Set one of the driver's module parameters, as insmod would. */
+static int vser_set_param(const char *name, const char *value)
+{
+	struct module *mod = kdkit_driver_module();
+	unsigned int i;
+
+	for (i = 0; i < mod->num_kp; i++)
+		if (!strcmp(mod->kp[i].name, name))
+			return mod->kp[i].ops->set(value, &mod->kp[i]);
+	return -ENOENT;
+}
+
+static void vser_default_params(void)
+{
+	vser_set_param("ndevs", __stringify(VSER_DEFAULT_NDEVS));
+	vser_set_param("fifo_size", __stringify(VSER_DEFAULT_FIFO_SIZE));
+}
+
+/* The largest values it takes make that many ports, each that big. */
+static void vser_init_honours_its_parameters(struct kunit *test)
+{
+	char name[32], *data;
+	char __user *ubuf;
+	struct file *f;
+	int minor;
+
+	KUNIT_ASSERT_EQ_MSG(test, vser_set_param("ndevs", __stringify(VSER_MAX_PORTS)), 0,
+			    "vser has no ndevs parameter");
+	KUNIT_ASSERT_EQ_MSG(test, vser_set_param("fifo_size", "100"), 0,
+			    "vser has no fifo_size parameter");
+	KUNIT_ASSERT_EQ_MSG(test, kdkit_driver_init(), 0, "init with ndevs=8 fifo_size=100 failed");
+	for (minor = 0; minor <= VSER_MAX_PORTS; minor++) {
+		snprintf(name, sizeof(name), VSER_DEV_PREFIX "%d", minor);
+		KUNIT_EXPECT_EQ_MSG(test, kdkit_path_exists(name), minor < VSER_MAX_PORTS,
+				    "with ndevs=8, %s %s", name,
+				    minor < VSER_MAX_PORTS ? "is missing" : "exists");
+	}
+	/* fifo_size=100 is rounded up to 128, as kfifo_alloc() does. */
+	kdkit_umem_setup(test);
+	ubuf = kdkit_umem_alloc(test, 256);
+	data = kunit_kzalloc(test, 256, GFP_KERNEL);
+	f = filp_open(VSER_DEV_PREFIX "7", O_RDWR | O_NONBLOCK, 0);
+	if (!IS_ERR(f)) {
+		KUNIT_ASSERT_EQ(test, copy_to_user(ubuf, data, 256), 0);
+		KUNIT_EXPECT_EQ_MSG(test, f->f_op->write(f, ubuf, 256, &f->f_pos), 128L,
+				    "a write of 256 bytes to an empty port with fifo_size=100");
+		filp_close(f, NULL);
+		flush_delayed_fput();
+	} else {
+		KUNIT_FAIL(test, "open " VSER_DEV_PREFIX "7 with ndevs=8: %ld", PTR_ERR(f));
+	}
+	kdkit_driver_exit();
+	vser_expect_no_nodes(test);
+}
+
+/* Values the module's description does not allow: init refuses them. */
+static void vser_init_refuses_parameters_out_of_range(struct kunit *test)
+{
+	static const char *const bad[][2] = {
+		{ "ndevs", "0" }, { "ndevs", "9" },
+		{ "fifo_size", "15" }, { "fifo_size", "65537" },
+	};
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		vser_default_params();
+		KUNIT_ASSERT_EQ(test, vser_set_param(bad[i][0], bad[i][1]), 0);
+		KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+		ret = kdkit_driver_init();
+		if (!ret)
+			kdkit_driver_exit();
+		KUNIT_EXPECT_EQ_MSG(test, ret, -EINVAL, "init with %s=%s returned %d",
+				    bad[i][0], bad[i][1], ret);
+		KUNIT_EXPECT_EQ_MSG(test, kdkit_leak_end(NULL, 0), 0,
+				    "init with %s=%s left allocations behind", bad[i][0], bad[i][1]);
+	}
+	vser_default_params();
+	vser_expect_no_nodes(test);
+}
+
+static void vser_init_exit(struct kunit *test)
+{
+	vser_default_params();
+}
+
 static struct kunit_case vser_init_cases[] = {
 	KUNIT_CASE(vser_init_creates_every_node),
 	KUNIT_CASE(vser_init_unwinds_every_failed_allocation),
 	KUNIT_CASE(vser_init_with_taken_region_returns_ebusy),
+	KUNIT_CASE(vser_init_honours_its_parameters),
+	KUNIT_CASE(vser_init_refuses_parameters_out_of_range),
 	{}
 };
 
 static struct kunit_suite vser_init_suite = {
 	.name = "vser_init",
+	.exit = vser_init_exit,
 	.test_cases = vser_init_cases,
 };
 

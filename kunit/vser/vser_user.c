@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include "ktap_user.h"
 #include "vser_ioctl.h"
@@ -112,15 +113,158 @@ static void vser_user_write_blocks_until_room(void)
 	close(fd);
 }
 
+/*
+ * poll(2) asks the driver once more when its timeout ends, so a poll that
+ * no wake-up ended still reports the data then: it must come well before.
+ */
+#define POLL_TIMEOUT_MS	3000
+#define WAKE_WITHIN	1.0	/* seconds after the other side acted */
+
 static void vser_user_poll_wakes_on_data(void)
 {
 	int fd = open_port(PORT0, O_RDWR);
 	struct pollfd p = { .fd = fd, .events = POLLIN };
+	double start;
 
 	EXPECT(poll(&p, 1, 0) == 0, "an empty port polls readable");
 	write_later(PORT0, "x", 200);
-	EXPECT(poll(&p, 1, 3000) == 1 && (p.revents & POLLIN), "poll did not wake on data");
+	start = now();
+	EXPECT(poll(&p, 1, POLL_TIMEOUT_MS) == 1 && (p.revents & POLLIN), "poll did not wake on data");
+	EXPECT(now() - start < 0.2 + WAKE_WITHIN,
+	       "poll returned %.1f s after the write, at its timeout: the write woke no poller",
+	       now() - start - 0.2);
 	close(fd);
+}
+
+static void vser_user_poll_wakes_when_room_frees(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	char fill[VSER_DEFAULT_FIFO_SIZE];
+	double start;
+
+	memset(fill, 'x', sizeof(fill));
+	ASSERT(write(fd, fill, sizeof(fill)) == sizeof(fill), "fill: %s", strerror(errno));
+	EXPECT(poll(&p, 1, 0) == 0, "a full port polls writable");
+	if (fork() == 0) {
+		int rd = open(PORT0, O_RDONLY | O_NONBLOCK);
+
+		usleep(200 * 1000);
+		_exit(read(rd, fill, 8) == 8 ? 0 : 1);
+	}
+	start = now();
+	EXPECT(poll(&p, 1, POLL_TIMEOUT_MS) == 1 && (p.revents & POLLOUT),
+	       "poll did not report room after a read");
+	EXPECT(now() - start < 0.2 + WAKE_WITHIN,
+	       "poll returned %.1f s after the read, at its timeout: the read woke no poller",
+	       now() - start - 0.2);
+	close(fd);
+}
+
+/* In a child, read up to 16 bytes from @path; it exits with 100 + the count. */
+static pid_t read_in_child(const char *path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(path, O_RDONLY);
+		char buf[16];
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		_exit(n < 0 ? 99 : 100 + (int)n);
+	}
+	return pid;
+}
+
+/* Wait up to @secs for @pid to sleep (state S in /proc/PID/stat). */
+static int asleep(pid_t pid, double secs)
+{
+	double end = now() + secs;
+	char path[64], state = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	while (now() < end) {
+		f = fopen(path, "r");
+		if (f && fscanf(f, "%*d %*s %c", &state) == 1 && state == 'S') {
+			fclose(f);
+			return 1;
+		}
+		if (f)
+			fclose(f);
+		usleep(5 * 1000);
+	}
+	return 0;
+}
+
+/* Whether @pid has exited within @secs; its exit code in *@code. */
+static int exited(pid_t pid, double secs, int *code)
+{
+	double end = now() + secs;
+	int status;
+
+	do {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			*code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+			return 1;
+		}
+		usleep(5 * 1000);
+	} while (now() < end);
+	return 0;
+}
+
+/*
+ * Two readers sleep on an empty port; one byte arrives. Both may wake, but
+ * only one gets the byte: the other must go back to sleep, not return 0
+ * (which a process takes for the end of the file).
+ */
+static void vser_user_two_readers_one_byte(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	pid_t r[2] = { read_in_child(PORT0), read_in_child(PORT0) };
+	int code[2] = { 0, 0 }, done[2], i;
+
+	ASSERT(asleep(r[0], 2) && asleep(r[1], 2), "the two readers never slept in read()");
+	usleep(50 * 1000);
+	EXPECT(write(fd, "1", 1) == 1, "write: %s", strerror(errno));
+	done[0] = exited(r[0], 2, &code[0]);
+	done[1] = exited(r[1], done[0] ? 0.2 : 2, &code[1]);
+	if (!done[0] && done[1])
+		done[0] = exited(r[0], 0.2, &code[0]);
+	EXPECT(done[0] || done[1], "no reader returned after a byte was written");
+	for (i = 0; i < 2; i++)
+		EXPECT(!done[i] || code[i] == 101,
+		       "a reader returned %d bytes (one byte was written; the other reader "
+		       "should have slept on)", code[i] - 100);
+	EXPECT(!(done[0] && done[1]), "both readers returned for one byte");
+	for (i = 0; i < 2; i++) {
+		if (!done[i]) {
+			kill(r[i], SIGKILL);
+			waitpid(r[i], NULL, 0);
+		}
+	}
+	close(fd);
+}
+
+/* Opening the minor after the last port finds no device. */
+static void vser_user_minor_past_the_ports_is_no_device(void)
+{
+	const char *path = "/tmp/vser-past";
+	struct stat st;
+	unsigned int past;
+	int fd;
+
+	ASSERT(stat(PORT0, &st) == 0, "stat %s: %s", PORT0, strerror(errno));
+	past = minor(st.st_rdev) + VSER_DEFAULT_NDEVS;
+	unlink(path);
+	ASSERT(mknod(path, S_IFCHR | 0600, makedev(major(st.st_rdev), past)) == 0,
+	       "mknod: %s", strerror(errno));
+	fd = open(path, O_RDWR | O_NONBLOCK);
+	EXPECT(fd < 0 && errno == ENXIO, "minor %u, one past the last port, opened: %s", past,
+	       fd < 0 ? strerror(errno) : "no error");
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
 }
 
 static volatile sig_atomic_t got_signal;
@@ -171,8 +315,11 @@ static const struct ucase cases[] = {
 	UCASE(vser_user_read_blocks_until_data),
 	UCASE(vser_user_write_blocks_until_room),
 	UCASE(vser_user_poll_wakes_on_data),
+	UCASE(vser_user_poll_wakes_when_room_frees),
+	UCASE(vser_user_two_readers_one_byte),
 	UCASE(vser_user_sigio_when_data_arrives),
 	UCASE(vser_user_signal_interrupts_blocked_read),
+	UCASE(vser_user_minor_past_the_ports_is_no_device),
 	{}
 };
 
