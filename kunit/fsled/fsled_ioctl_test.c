@@ -306,12 +306,25 @@ static void fsled_two_threads_on_one_fd_stay_consistent(struct kunit *test)
 	}
 }
 
+/*
+ * file_operations.owner = THIS_MODULE: the kernel holds the module while
+ * /dev/fsled is open, so that it cannot be unloaded under an open file.
+ */
+static void fsled_open_file_holds_the_module(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+
+	KUNIT_EXPECT_PTR_EQ_MSG(test, ctx->filp->f_op->owner, kdkit_driver_module(),
+				"fsled's file_operations have no .owner = THIS_MODULE");
+}
+
 static struct kunit_case fsled_ioctl_cases[] = {
 	KUNIT_CASE(fsled_on_and_off_change_one_bit),
 	KUNIT_CASE(fsled_bad_led_returns_einval),
 	KUNIT_CASE(fsled_unknown_command_returns_enotty),
 	KUNIT_CASE(fsled_second_open_returns_ebusy),
 	KUNIT_CASE(fsled_release_turns_every_led_off),
+	KUNIT_CASE(fsled_open_file_holds_the_module),
 	KUNIT_CASE(fsled_two_threads_on_one_fd_stay_consistent),
 	{}
 };

@@ -7,6 +7,7 @@
  * fault injection (fail-nth) applies. Any driver that binds the "fsled"
  * platform device passes, whatever its internals.
  */
+#include <linux/kprobes.h>
 #include <linux/random.h>
 #include <kunit/test.h>
 #include "fsled_board_test.h"
@@ -202,12 +203,125 @@ static void fsled_module_load_and_unload_leave_nothing(struct kunit *test)
 	probe_expect_nothing_left(test, "after unload");
 }
 
+/* Each bank is claimed whole: one busy region, exactly the bank's. */
+static void fsled_probe_claims_exactly_each_bank(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct resource *bank, *claim;
+	unsigned int i;
+
+	probe_load(test);
+	for (i = 0; i < FSLED_NR_BANKS; i++) {
+		bank = ctx->hw->res[i];
+		for (claim = bank->child; claim; claim = claim->sibling)
+			if (claim->flags & IORESOURCE_BUSY)
+				break;
+		KUNIT_EXPECT_NOT_NULL_MSG(test, claim, "bank %s %pR was mapped but not claimed",
+					  fsled_bank_names[i], bank);
+		if (claim)
+			KUNIT_EXPECT_TRUE_MSG(test, claim->start == bank->start &&
+					      claim->end == bank->end,
+					      "bank %s is %pR, but the claim is %pR",
+					      fsled_bank_names[i], bank, claim);
+	}
+}
+
+/* What the registers held when the driver's device node appeared and went. */
+static struct {
+	struct task_struct *task;	/* the case's: probe and remove run in it */
+	struct fsled_hw *hw;
+	bool added, deleted;
+	struct fsled_regs at_add, at_del;
+} node_watch;
+
+static int node_watch_add(struct kprobe *p, struct pt_regs *regs)
+{
+	struct device *dev = (struct device *)regs_get_kernel_argument(regs, 0);
+
+	if (current == node_watch.task && dev->devt && !node_watch.added) {
+		fsled_regs_read(node_watch.hw, &node_watch.at_add);
+		node_watch.added = true;
+	}
+	return 0;
+}
+
+static int node_watch_del(struct kprobe *p, struct pt_regs *regs)
+{
+	struct device *dev = (struct device *)regs_get_kernel_argument(regs, 0);
+
+	if (current == node_watch.task && dev->devt && !node_watch.deleted) {
+		fsled_regs_read(node_watch.hw, &node_watch.at_del);
+		node_watch.deleted = true;
+	}
+	return 0;
+}
+
+/*
+ * Users reach the hardware through /dev/fsled: it may appear only once
+ * probe has set the pins up, and must be gone before remove switches the
+ * LEDs off, or a user could switch one on again in between.
+ */
+static void fsled_node_appears_last_and_goes_first(struct kunit *test)
+{
+	struct kprobe add = { .symbol_name = "device_add", .pre_handler = node_watch_add };
+	struct kprobe del = { .symbol_name = "device_del", .pre_handler = node_watch_del };
+	struct probe_ctx *ctx = test->priv;
+	struct fsled_regs before, want, lit;
+	unsigned int i;
+	int ret;
+
+	probe_load_unbound(test);
+	for (i = 0; i < FSLED_NR_BANKS; i++) {
+		before.con[i] = get_random_u32();
+		before.dat[i] = get_random_u32();
+	}
+	fsled_regs_write(ctx->hw, &before);
+	want = before;
+	for (i = 0; i < FSLED_NR_LEDS; i++) {
+		unsigned int b = fsled_pins[i].bank, pin = fsled_pins[i].pin;
+
+		want.con[b] = (want.con[b] & ~(0xfU << (pin * 4))) | (0x1U << (pin * 4));
+		want.dat[b] &= ~BIT(pin);
+	}
+	node_watch.task = current;
+	node_watch.hw = ctx->hw;
+	node_watch.added = false;
+	node_watch.deleted = false;
+	KUNIT_ASSERT_EQ(test, register_kprobe(&add), 0);
+	ret = register_kprobe(&del);
+	if (ret)
+		unregister_kprobe(&add);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	ret = probe_bind(test);
+	if (!ret) {
+		/* Every LED on, as a user may have left them. */
+		fsled_regs_read(ctx->hw, &lit);
+		for (i = 0; i < FSLED_NR_LEDS; i++)
+			lit.dat[fsled_pins[i].bank] |= BIT(fsled_pins[i].pin);
+		fsled_regs_write(ctx->hw, &lit);
+		probe_unbind(test);
+	}
+	unregister_kprobe(&del);
+	unregister_kprobe(&add);
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "probe failed");
+	KUNIT_ASSERT_TRUE_MSG(test, node_watch.added, "probe made no device node");
+	fsled_expect_regs(test, &node_watch.at_add, &want, "when " FSLED_DEV " appeared");
+	KUNIT_ASSERT_TRUE_MSG(test, node_watch.deleted, "remove left the device node");
+	for (i = 0; i < FSLED_NR_LEDS; i++)
+		KUNIT_EXPECT_TRUE_MSG(test, node_watch.at_del.dat[fsled_pins[i].bank] &
+				      BIT(fsled_pins[i].pin),
+				      "LED%u was switched off before " FSLED_DEV " was removed: "
+				      "a user could switch it on again in between", i + 2);
+}
+
 static struct kunit_case fsled_probe_cases[] = {
 	KUNIT_CASE(fsled_probe_sets_only_the_led_pins),
 	KUNIT_CASE(fsled_probe_unwinds_every_failure),
 	KUNIT_CASE(fsled_probe_of_a_claimed_bank_returns_ebusy),
 	KUNIT_CASE(fsled_remove_leaves_leds_off_and_releases_all),
 	KUNIT_CASE(fsled_module_load_and_unload_leave_nothing),
+	KUNIT_CASE(fsled_probe_claims_exactly_each_bank),
+	KUNIT_CASE(fsled_node_appears_last_and_goes_first),
 	{}
 };
 
