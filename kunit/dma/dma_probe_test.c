@@ -10,6 +10,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/file.h>
 #include <linux/interrupt.h>
+#include <linux/kprobes.h>
 #include <linux/uaccess.h>
 #include <kunit/test.h>
 #include "edudma_board_test.h"
@@ -183,11 +184,109 @@ static void edudma_module_load_and_unload_leave_nothing(struct kunit *test)
 	probe_expect_nothing_held(test, "after unload");
 }
 
+/* The device's masks when probe first allocated DMA memory for it. */
+static struct {
+	struct task_struct *task;
+	struct device *dev;
+	bool allocated;
+	u64 coherent_mask;
+} alloc_watch;
+
+static int alloc_watch_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct device *dev = (struct device *)regs_get_kernel_argument(regs, 0);
+
+	if (current == alloc_watch.task && dev == alloc_watch.dev && !alloc_watch.allocated) {
+		alloc_watch.coherent_mask = dev->coherent_dma_mask;
+		alloc_watch.allocated = true;
+	}
+	return 0;
+}
+
+/* The mask governs the allocation: it must be set first. */
+static void edudma_probe_sets_the_mask_before_allocating(struct kunit *test)
+{
+	struct kprobe alloc = { .symbol_name = "dma_alloc_attrs", .pre_handler = alloc_watch_pre };
+	struct probe_ctx *ctx = test->priv;
+	int ret;
+
+	probe_load_unbound(test);
+	/* As the board made the device: the load's probe narrowed the masks. */
+	*ctx->hw->pdev->dev.dma_mask = DMA_BIT_MASK(32);
+	ctx->hw->pdev->dev.coherent_dma_mask = DMA_BIT_MASK(32);
+	alloc_watch.task = current;
+	alloc_watch.dev = &ctx->hw->pdev->dev;
+	alloc_watch.allocated = false;
+	KUNIT_ASSERT_EQ(test, register_kprobe(&alloc), 0);
+	ret = probe_bind(test);
+	unregister_kprobe(&alloc);
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "probe failed");
+	probe_unbind(test);
+	KUNIT_ASSERT_TRUE_MSG(test, alloc_watch.allocated, "probe allocated no coherent buffer");
+	KUNIT_EXPECT_EQ_MSG(test, alloc_watch.coherent_mask, DMA_BIT_MASK(EDU_TEST_DMA_BITS),
+			    "the coherent buffer was allocated before the %d-bit mask was set",
+			    EDU_TEST_DMA_BITS);
+}
+
+/* dma_set_mask() fails for the device while set: the platform can't do it. */
+static struct {
+	struct task_struct *task;
+	struct device *dev;
+	unsigned int failed;
+} mask_fault;
+
+static int mask_fault_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	*(bool *)ri->data = current == mask_fault.task &&
+			    (struct device *)regs_get_kernel_argument(regs, 0) == mask_fault.dev;
+	return 0;
+}
+
+static int mask_fault_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	if (*(bool *)ri->data) {
+		regs_set_return_value(regs, -EIO);
+		mask_fault.failed++;
+	}
+	return 0;
+}
+
+static void edudma_probe_fails_cleanly_without_a_mask(struct kunit *test)
+{
+	struct kretprobe fault = {
+		.kp.symbol_name = "dma_set_mask",
+		.entry_handler = mask_fault_entry,
+		.handler = mask_fault_return,
+		.data_size = sizeof(bool),
+		.maxactive = 4,
+	};
+	struct probe_ctx *ctx = test->priv;
+	int ret;
+
+	probe_load_unbound(test);
+	mask_fault.task = current;
+	mask_fault.dev = &ctx->hw->pdev->dev;
+	mask_fault.failed = 0;
+	KUNIT_ASSERT_EQ(test, register_kretprobe(&fault), 0);
+	ret = probe_bind(test);
+	unregister_kretprobe(&fault);
+	KUNIT_EXPECT_GT_MSG(test, mask_fault.failed, 0U, "probe never called dma_set_mask()");
+	KUNIT_EXPECT_NE_MSG(test, ret, 0,
+			    "probe succeeded though dma_set_mask() failed: check what it returns");
+	if (!ret)
+		probe_unbind(test);
+	probe_expect_nothing_held(test, "after a probe without a DMA mask");
+	/* And with the mask available again, it binds. */
+	KUNIT_EXPECT_EQ(test, probe_bind(test), 0);
+}
+
 static struct kunit_case dma_probe_cases[] = {
 	KUNIT_CASE(edudma_probe_sets_the_mask_edu_can_address),
 	KUNIT_CASE(edudma_probe_unwinds_every_failure),
 	KUNIT_CASE(edudma_remove_leaves_nothing),
 	KUNIT_CASE(edudma_module_load_and_unload_leave_nothing),
+	KUNIT_CASE(edudma_probe_sets_the_mask_before_allocating),
+	KUNIT_CASE(edudma_probe_fails_cleanly_without_a_mask),
 	{}
 };
 

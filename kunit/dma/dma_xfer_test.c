@@ -6,6 +6,7 @@
  * missing sync, a wrong direction or an early unmap gives wrong data, as
  * it would on hardware that is not cache-coherent.
  */
+#include <linux/delay.h>
 #include <linux/dma-mapping.h>
 #include <linux/file.h>
 #include <linux/interrupt.h>
@@ -236,6 +237,41 @@ static void edudma_times_out_without_interrupt(struct kunit *test)
 }
 
 /*
+ * An interrupt that comes after its transfer timed out must not end the
+ * next transfer's wait: the completion is re-armed before each transfer.
+ * If it is not, the next write returns while edu is still busy, edu
+ * ignores the read's command, and the read returns the streaming
+ * buffer's old bytes.
+ */
+static void edudma_a_late_interrupt_does_not_end_the_next_wait(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	char *fresh = kunit_kmalloc(test, 256, GFP_KERNEL);
+	unsigned int ms;
+
+	KUNIT_ASSERT_NOT_NULL(test, fresh);
+	xfer_set_path(test, EDUDMA_STREAMING);
+	xfer_round_trip(test, EDUDMA_STREAMING, 256);
+	xfer_set_path(test, EDUDMA_COHERENT);
+	disable_irq(ctx->hw->irq);
+	KUNIT_EXPECT_EQ_MSG(test, xfer_write(test, ctx->out, 256), (ssize_t)-ETIMEDOUT,
+			    "coherent write with no interrupt");
+	enable_irq(ctx->hw->irq);
+	/* The late interrupt is handled: its status is acknowledged. */
+	for (ms = 0; ms < 1000 && readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS); ms++)
+		msleep(1);
+	KUNIT_ASSERT_EQ_MSG(test, readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS), 0U,
+			    "the late interrupt was never acknowledged");
+	get_random_bytes(fresh, 256);
+	KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, 256), (ssize_t)256);
+	xfer_set_path(test, EDUDMA_STREAMING);
+	KUNIT_ASSERT_EQ(test, xfer_read(test, ctx->in, 256), (ssize_t)256);
+	KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, fresh, 256), 0,
+			    "after a late interrupt, a read returned old bytes: the write before it "
+			    "did not wait for its own interrupt (re-arm the completion each time)");
+}
+
+/*
  * Use up the swiotlb with the tests' own mappings of the device, so that
  * the driver's next streaming mapping fails: it must say -ENOMEM, hold
  * nothing, and work again once there is room.
@@ -283,13 +319,57 @@ static void edudma_mapping_failure_returns_enomem(struct kunit *test)
 	xfer_round_trip(test, EDUDMA_STREAMING, 1024);
 }
 
+/* read(2) and write(2) of nothing move nothing and say 0, on both paths. */
+static void edudma_zero_length_transfers_return_0(struct kunit *test)
+{
+	u32 path;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		xfer_set_path(test, path);
+		KUNIT_EXPECT_EQ_MSG(test, xfer_write(test, "", 0), (ssize_t)0,
+				    "%s write of 0 bytes", path_names[path]);
+		KUNIT_EXPECT_EQ_MSG(test, xfer_read(test, NULL, 0), (ssize_t)0,
+				    "%s read of 0 bytes", path_names[path]);
+	}
+}
+
+/*
+ * A user buffer that cannot be read or written is -EFAULT, and the driver
+ * keeps no mapping: a read finds out only after its transfer, when it
+ * copies the bytes out.
+ */
+static void edudma_bad_user_buffer_returns_efault_and_holds_nothing(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	char __user *bad = (char __user *)1;
+	loff_t pos = 0;
+	u32 path;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		u32 entries = edu_dma_debug(test, ctx->scratch, "num_free_entries"), now;
+
+		xfer_set_path(test, path);
+		KUNIT_EXPECT_EQ_MSG(test, ctx->filp->f_op->write(ctx->filp, bad, 64, &pos),
+				    (ssize_t)-EFAULT, "%s write from a bad buffer", path_names[path]);
+		KUNIT_EXPECT_EQ_MSG(test, ctx->filp->f_op->read(ctx->filp, bad, 64, &pos),
+				    (ssize_t)-EFAULT, "%s read into a bad buffer", path_names[path]);
+		now = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+		KUNIT_EXPECT_EQ_MSG(test, now, entries,
+				    "a %s transfer with a bad buffer kept a mapping", path_names[path]);
+		xfer_round_trip(test, path, 64);
+	}
+}
+
 static struct kunit_case dma_xfer_cases[] = {
 	KUNIT_CASE(edudma_round_trips_through_both_paths),
 	KUNIT_CASE(edudma_refuses_more_than_the_device_buffer),
 	KUNIT_CASE(edudma_streaming_read_returns_what_the_device_holds),
 	KUNIT_CASE(edudma_interrupt_fires_and_is_acknowledged),
 	KUNIT_CASE(edudma_times_out_without_interrupt),
+	KUNIT_CASE(edudma_a_late_interrupt_does_not_end_the_next_wait),
 	KUNIT_CASE(edudma_mapping_failure_returns_enomem),
+	KUNIT_CASE(edudma_zero_length_transfers_return_0),
+	KUNIT_CASE(edudma_bad_user_buffer_returns_efault_and_holds_nothing),
 	{}
 };
 
