@@ -17,11 +17,23 @@
  * ran (qemu/results.py fails the whole boot on it).
  */
 #define KDKIT_TAMPERED "kdkit: the test module changed its own test cases"
+/*
+ * What kdkit.ko prints on the console when a module exit left a name
+ * registered (kdkit_left.c): the cases after it need a fresh kernel.
+ */
+#define KDKIT_DIRTY "kdkit: the kernel is left dirty:"
 
 /* Run the student's module_init(); 0 if the module has none. */
 int kdkit_driver_init(void);
-/* Run the student's module_exit(), if it has one. */
+/*
+ * Run the student's module_exit(), if it has one, and note any name it
+ * left registered that its init had registered (kdkit_left.c).
+ */
 void kdkit_driver_exit(void);
+void kdkit_left_baseline(void);
+void kdkit_left_check(void);
+/* Fail @test if the last kdkit_driver_exit() left a name registered. */
+void kdkit_expect_exit_left_nothing(struct kunit *test);
 /* The module under test: the student's files with the suites. */
 struct module *kdkit_driver_module(void);
 /* Is @dev bound to a driver of the module under test? */

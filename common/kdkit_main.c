@@ -90,8 +90,11 @@ EXPORT_SYMBOL_GPL(kdkit_path_exists);
 
 void kdkit_driver_exit(void)
 {
-	if (driver_mod && student_exit)
+	if (!driver_mod)
+		return;
+	if (student_exit)
 		student_exit();
+	kdkit_left_check();
 }
 EXPORT_SYMBOL_GPL(kdkit_driver_exit);
 
@@ -177,6 +180,7 @@ static void kdkit_coming(struct module *mod)
 	driver_nr_suites = kept;
 	mod->num_kunit_suites = 0;
 	driver_tests_hash = kdkit_tests_hash();
+	kdkit_left_baseline();
 }
 
 static int kdkit_module_notify(struct notifier_block *nb, unsigned long state,

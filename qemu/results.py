@@ -13,6 +13,8 @@ from ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
 MARK = re.compile(r"^kdkit: (.*)$")
 # What kdkit.ko prints on the console when the cases changed (common/kdkit.h).
 TAMPERED = "kdkit: the test module changed its own test cases"
+# ... and when a module exit left a name registered (common/kdkit_left.c).
+DIRTY = "kdkit: the kernel is left dirty:"
 # Lines of kernel reports a failed case's log takes at most.
 REPORT_LINES = 80
 
@@ -71,9 +73,12 @@ class Outcome:
                                    or f"{suite}.{case}" in selection)
         done_suites, notes, done = read_channel(channel, secret)
         lines = [l.rstrip("\r") for l in console.splitlines()]
+        added = set()
         expected = dict(self.plan)
+        dirty = next((i for i, l in enumerate(lines) if DIRTY in l), None)
         for note in notes:
-            if "failed" in note:
+            # In a dirty kernel, a module's load fails for what was left.
+            if "failed" in note and dirty is None:
                 self.notes.append(note)
         if any(TAMPERED in l for l in lines):
             why = (f"{TAMPERED[7:]} while they ran (the kit's cases are not the "
@@ -107,10 +112,13 @@ class Outcome:
             for case in cases:
                 if case.name not in self.cases[suite]:
                     self.cases[suite][case.name] = case
+                    added.add((suite, case.name))
             self._charge_health(suite, lines)
+        if dirty is not None:
+            self._forget_after(lines, dirty, added)
         if not done:
             self._crashed(lines, timed_out, limit, set(done_suites), ran)
-        else:
+        elif dirty is None:
             # A finished boot that left a case out lost it: KUnit's log is
             # 512 bytes a case, and a long one drops the result line.
             load = [n for n in notes if n.startswith("insmod ")]
@@ -121,6 +129,24 @@ class Outcome:
                     if c not in self.cases[suite] and ran(suite, c):
                         self.cases[suite][c] = Case(c, FAILED, [why])
         return sum(len(c) for c in self.cases.values()) > before
+
+    def _forget_after(self, lines, dirty, added):
+        """A module exit left a name registered (line dirty of the console):
+        every case this boot ran after the one whose exit it was ran in a
+        dirty kernel, where an init that registers the name fails. Forget
+        their results, so that they run again in a fresh kernel."""
+        order = []
+        for suite, _cases in self.plan:
+            _started, _finished, _seen, (a, b) = ktap.console_suite(lines, suite)
+            order += [(a + i, suite, name) for i, _n, name in ktap.case_lines(lines[a:b])]
+        later = sorted(o for o in order if o[0] > dirty)[1:]
+        for _i, suite, name in later:
+            if (suite, name) in added:
+                del self.cases[suite][name]
+        what = lines[dirty].split(DIRTY, 1)[1].strip()
+        note = f"{what}; the cases after it ran again in a fresh kernel"
+        if note not in self.notes:
+            self.notes.append(note)
 
     def _charge_health(self, suite, lines):
         """Charge each kernel report in the suite's span of the console to

@@ -177,8 +177,10 @@ static void edudma_module_load_and_unload_leave_nothing(struct kunit *test)
 	ctx->entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
 	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
 	ret = kdkit_driver_init();
-	if (!ret)
+	if (!ret) {
 		kdkit_driver_exit();
+		kdkit_expect_exit_left_nothing(test);
+	}
 	kdkit_leak_expect_none(test, "module load, then unload");
 	KUNIT_EXPECT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
 	probe_expect_nothing_held(test, "after unload");

@@ -259,16 +259,16 @@ static void edudma_a_late_interrupt_does_not_end_the_next_wait(struct kunit *tes
 	enable_irq(ctx->hw->irq);
 	/* The late interrupt is handled: its status is acknowledged. */
 	for (ms = 0; ms < 1000 && readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS); ms++)
-		msleep(1);
+		usleep_range(1000, 2000);
 	KUNIT_ASSERT_EQ_MSG(test, readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS), 0U,
 			    "the late interrupt was never acknowledged");
 	get_random_bytes(fresh, 256);
 	KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, 256), (ssize_t)256);
 	xfer_set_path(test, EDUDMA_STREAMING);
 	KUNIT_ASSERT_EQ(test, xfer_read(test, ctx->in, 256), (ssize_t)256);
+	/* Old bytes: the write before did not wait for its own interrupt. */
 	KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, fresh, 256), 0,
-			    "after a late interrupt, a read returned old bytes: the write before it "
-			    "did not wait for its own interrupt (re-arm the completion each time)");
+			    "after a late interrupt, a read returned old bytes (re-arm the completion before each transfer)");
 }
 
 /*
@@ -341,21 +341,23 @@ static void edudma_zero_length_transfers_return_0(struct kunit *test)
 static void edudma_bad_user_buffer_returns_efault_and_holds_nothing(struct kunit *test)
 {
 	struct xfer_ctx *ctx = test->priv;
+	struct file *f = ctx->filp;
 	char __user *bad = (char __user *)1;
 	loff_t pos = 0;
 	u32 path;
 
 	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		const char *name = path_names[path];
 		u32 entries = edu_dma_debug(test, ctx->scratch, "num_free_entries"), now;
 
 		xfer_set_path(test, path);
-		KUNIT_EXPECT_EQ_MSG(test, ctx->filp->f_op->write(ctx->filp, bad, 64, &pos),
-				    (ssize_t)-EFAULT, "%s write from a bad buffer", path_names[path]);
-		KUNIT_EXPECT_EQ_MSG(test, ctx->filp->f_op->read(ctx->filp, bad, 64, &pos),
-				    (ssize_t)-EFAULT, "%s read into a bad buffer", path_names[path]);
+		KUNIT_EXPECT_EQ_MSG(test, f->f_op->write(f, bad, 64, &pos), (ssize_t)-EFAULT,
+				    "%s write from a bad buffer", name);
+		KUNIT_EXPECT_EQ_MSG(test, f->f_op->read(f, bad, 64, &pos), (ssize_t)-EFAULT,
+				    "%s read into a bad buffer", name);
 		now = edu_dma_debug(test, ctx->scratch, "num_free_entries");
 		KUNIT_EXPECT_EQ_MSG(test, now, entries,
-				    "a %s transfer with a bad buffer kept a mapping", path_names[path]);
+				    "a %s transfer with a bad buffer kept a mapping", name);
 		xfer_round_trip(test, path, 64);
 	}
 }

@@ -82,6 +82,22 @@ static void vser_init_with_taken_region_returns_ebusy(struct kunit *test)
 	kdkit_driver_exit();
 }
 
+/* Exit undoes init: nothing allocated, nothing registered, no node. */
+static void vser_exit_leaves_nothing(struct kunit *test)
+{
+	int ret;
+
+	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+	ret = kdkit_driver_init();
+	if (!ret) {
+		kdkit_driver_exit();
+		kdkit_expect_exit_left_nothing(test);
+	}
+	kdkit_leak_expect_none(test, "init, then exit");
+	KUNIT_EXPECT_EQ_MSG(test, ret, 0, "init returned %d", ret);
+	vser_expect_no_nodes(test);
+}
+
 /* Set one of the driver's module parameters, as insmod would. */
 static int vser_set_param(const char *name, const char *value)
 {
@@ -157,7 +173,8 @@ static void vser_init_refuses_parameters_out_of_range(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, ret, -EINVAL, "init with %s=%s returned %d",
 				    bad[i][0], bad[i][1], ret);
 		KUNIT_EXPECT_EQ_MSG(test, kdkit_leak_end(NULL, 0), 0,
-				    "init with %s=%s left allocations behind", bad[i][0], bad[i][1]);
+				    "init with %s=%s left allocations behind",
+				    bad[i][0], bad[i][1]);
 	}
 	vser_default_params();
 	vser_expect_no_nodes(test);
@@ -172,6 +189,7 @@ static struct kunit_case vser_init_cases[] = {
 	KUNIT_CASE(vser_init_creates_every_node),
 	KUNIT_CASE(vser_init_unwinds_every_failed_allocation),
 	KUNIT_CASE(vser_init_with_taken_region_returns_ebusy),
+	KUNIT_CASE(vser_exit_leaves_nothing),
 	KUNIT_CASE(vser_init_honours_its_parameters),
 	KUNIT_CASE(vser_init_refuses_parameters_out_of_range),
 	{}

@@ -129,7 +129,8 @@ static void vser_user_poll_wakes_on_data(void)
 	EXPECT(poll(&p, 1, 0) == 0, "an empty port polls readable");
 	write_later(PORT0, "x", 200);
 	start = now();
-	EXPECT(poll(&p, 1, POLL_TIMEOUT_MS) == 1 && (p.revents & POLLIN), "poll did not wake on data");
+	EXPECT(poll(&p, 1, POLL_TIMEOUT_MS) == 1 && (p.revents & POLLIN),
+	       "poll did not wake on data");
 	EXPECT(now() - start < 0.2 + WAKE_WITHIN,
 	       "poll returned %.1f s after the write, at its timeout: the write woke no poller",
 	       now() - start - 0.2);
@@ -234,8 +235,8 @@ static void vser_user_two_readers_one_byte(void)
 	EXPECT(done[0] || done[1], "no reader returned after a byte was written");
 	for (i = 0; i < 2; i++)
 		EXPECT(!done[i] || code[i] == 101,
-		       "a reader returned %d bytes (one byte was written; the other reader "
-		       "should have slept on)", code[i] - 100);
+		       "a reader returned %d bytes (one byte was written; the other should sleep on)",
+		       code[i] - 100);
 	EXPECT(!(done[0] && done[1]), "both readers returned for one byte");
 	for (i = 0; i < 2; i++) {
 		if (!done[i]) {

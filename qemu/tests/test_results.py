@@ -220,3 +220,24 @@ def test_cases_the_module_changed_while_they_ran_count_for_nothing():
     o.add_boot(ch, console, False, 60, SECRET)
     assert o.pending() == [] and o.counts()[PASSED] == 0
     assert "changed its own test cases" in o.notes[-1]
+
+
+def test_cases_after_an_exit_that_left_a_name_run_again_in_a_fresh_kernel():
+    o = boot_with("""kdkit: group 1 begin
+    # Subtest: alpha
+kdkit: the kernel is left dirty: module exit left class vser registered
+    ok 1 a1
+    ok 2 a2
+ok 1 alpha
+    # Subtest: beta
+    ok 1 b1
+    ok 2 b2
+    ok 3 b3
+ok 2 beta
+kdkit: group 1 end
+kdkit: done
+""")
+    # a1's exit left it: a1 keeps its result, every later case runs again.
+    assert set(o.cases["alpha"]) == {"a1"} and o.cases["beta"] == {}
+    assert o.pending() == ["alpha.a2", "beta"]
+    assert any("module exit left class vser registered" in n for n in o.notes)
