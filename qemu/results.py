@@ -15,6 +15,11 @@ MARK = re.compile(r"^kdkit: (.*)$")
 TAMPERED = "kdkit: the test module changed its own test cases"
 # ... and when a module exit left a name registered (common/kdkit_left.c).
 DIRTY = "kdkit: the kernel is left dirty:"
+# Lockdep's reports: after its first, lockdep is off for the rest of the boot.
+LOCKDEP = re.compile(r"possible recursive locking|possible circular locking|inconsistent lock "
+                     r"state|possible irq lock inversion|bad unlock balance|held lock freed|"
+                     r"INFO: trying to register non-static key|suspicious RCU usage|"
+                     r"lock held when returning to user space")
 # Lines of kernel reports a failed case's log takes at most.
 REPORT_LINES = 80
 
@@ -75,7 +80,8 @@ class Outcome:
         lines = [l.rstrip("\r") for l in console.splitlines()]
         added = set()
         expected = dict(self.plan)
-        dirty = next((i for i, l in enumerate(lines) if DIRTY in l), None)
+        # Past a dirty mark, the kernel is not one to run more cases in.
+        dirty = next((i for i, l in enumerate(lines) if DIRTY in l or LOCKDEP.search(l)), None)
         for note in notes:
             # In a dirty kernel, a module's load fails for what was left.
             if "failed" in note and dirty is None:
@@ -131,10 +137,11 @@ class Outcome:
         return sum(len(c) for c in self.cases.values()) > before
 
     def _forget_after(self, lines, dirty, added):
-        """A module exit left a name registered (line dirty of the console):
-        every case this boot ran after the one whose exit it was ran in a
-        dirty kernel, where an init that registers the name fails. Forget
-        their results, so that they run again in a fresh kernel."""
+        """The console's line dirty says the kernel is not fit for more
+        cases: a module exit left a name registered (an init that registers
+        it again fails), or lockdep reported and switched itself off. Every
+        case this boot ran after the one running then ran in such a kernel:
+        forget their results, so that they run again in a fresh one."""
         order = []
         for suite, _cases in self.plan:
             _started, _finished, _seen, (a, b) = ktap.console_suite(lines, suite)
@@ -143,7 +150,8 @@ class Outcome:
         for _i, suite, name in later:
             if (suite, name) in added:
                 del self.cases[suite][name]
-        what = lines[dirty].split(DIRTY, 1)[1].strip()
+        what = (lines[dirty].split(DIRTY, 1)[1].strip() if DIRTY in lines[dirty] else
+                "lockdep reported a problem and turned itself off")
         note = f"{what}; the cases after it ran again in a fresh kernel"
         if note not in self.notes:
             self.notes.append(note)

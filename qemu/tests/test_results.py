@@ -241,3 +241,21 @@ kdkit: done
     assert set(o.cases["alpha"]) == {"a1"} and o.cases["beta"] == {}
     assert o.pending() == ["alpha.a2", "beta"]
     assert any("module exit left class vser registered" in n for n in o.notes)
+
+
+def test_cases_after_a_lockdep_report_run_again_with_lockdep_on():
+    o = boot_with("""    # Subtest: alpha
+    ok 1 a1
+WARNING: possible recursive locking detected
+    ok 2 a2
+ok 1 alpha
+    # Subtest: beta
+    ok 1 b1
+    ok 2 b2
+    ok 3 b3
+ok 2 beta
+kdkit: done
+""")
+    assert o.cases["alpha"]["a2"].status == FAILED
+    assert o.cases["beta"] == {}
+    assert any("lockdep" in n for n in o.notes)
