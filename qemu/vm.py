@@ -24,8 +24,11 @@ CMDLINE = ("console=ttyS0 quiet panic=-1 oops=panic softlockup_panic=1 "
            "watchdog_thresh=2 8250.nr_uarts=2 init_on_free=1 rdinit=/init")
 # kmemleak is for make shell. In a test run it never scans, yet it records
 # every allocation, and its own allocations are fault-injection points that
-# doubled every error-path sweep.
-TEST_CMDLINE = "kmemleak=off"
+# doubled every error-path sweep. The kmalloc caches are poisoned (0x6b on
+# free, checked on the next allocation, and no init_on_free zeroing): a
+# driver that takes kmalloc() for kzalloc() finds garbage, not zeroes that
+# hide its mistake, and a write after free is reported.
+TEST_CMDLINE = "kmemleak=off slub_debug=P,kmalloc-*"
 
 
 class VmError(Exception):

@@ -362,8 +362,36 @@ static void edudma_bad_user_buffer_returns_efault_and_holds_nothing(struct kunit
 	}
 }
 
+/* EDUDMA_GET_PATH gives what EDUDMA_SET_PATH set; a refused SET changes nothing. */
+static void edudma_path_ioctls_round_trip(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	struct file *f = ctx->filp;
+	unsigned long arg = (unsigned long)ctx->ubuf;
+	u32 path, got;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		xfer_set_path(test, path);
+		KUNIT_ASSERT_EQ(test, put_user(7U, (u32 __user *)ctx->ubuf), 0);
+		KUNIT_EXPECT_EQ_MSG(test, f->f_op->unlocked_ioctl(f, EDUDMA_SET_PATH, arg), -EINVAL,
+				    "EDUDMA_SET_PATH 7");
+		KUNIT_ASSERT_EQ(test, f->f_op->unlocked_ioctl(f, EDUDMA_GET_PATH, arg), 0L);
+		KUNIT_ASSERT_EQ(test, get_user(got, (u32 __user *)ctx->ubuf), 0);
+		KUNIT_EXPECT_EQ_MSG(test, got, path, "EDUDMA_GET_PATH after setting %s, then 7",
+				    path_names[path]);
+	}
+	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, EDUDMA_GET_PATH, 1), -EFAULT);
+	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, EDUDMA_SET_PATH, 1), -EFAULT);
+	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, _IO(EDUDMA_IOC_MAGIC, 9), arg), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, _IOR(EDUDMA_IOC_MAGIC, 1, __u64), arg),
+			-ENOTTY);
+	KUNIT_EXPECT_PTR_EQ_MSG(test, f->f_op->owner, kdkit_driver_module(),
+				"edudma's file_operations have no .owner = THIS_MODULE");
+}
+
 static struct kunit_case dma_xfer_cases[] = {
 	KUNIT_CASE(edudma_round_trips_through_both_paths),
+	KUNIT_CASE(edudma_path_ioctls_round_trip),
 	KUNIT_CASE(edudma_refuses_more_than_the_device_buffer),
 	KUNIT_CASE(edudma_streaming_read_returns_what_the_device_holds),
 	KUNIT_CASE(edudma_interrupt_fires_and_is_acknowledged),

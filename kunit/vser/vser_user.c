@@ -311,6 +311,31 @@ static void vser_user_signal_interrupts_blocked_read(void)
 	close(fd);
 }
 
+/*
+ * -ERESTARTSYS, not -EINTR: with SA_RESTART the kernel restarts the read
+ * after the handler ran, and it goes on waiting for the data.
+ */
+static void vser_user_blocked_read_restarts_after_a_signal(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	char buf[16] = "";
+	ssize_t n;
+
+	got_signal = 0;
+	sigaction(SIGUSR1, &sa, NULL);
+	if (fork() == 0) {
+		usleep(200 * 1000);
+		_exit(kill(getppid(), SIGUSR1));
+	}
+	write_later(PORT0, "late", 400);
+	n = read(fd, buf, sizeof(buf));
+	EXPECT(got_signal == SIGUSR1, "the signal handler did not run");
+	EXPECT(n == 4, "with SA_RESTART, a blocked read should restart after the signal and "
+	       "return the data; it returned %zd (%s)", n, n < 0 ? strerror(errno) : "no error");
+	close(fd);
+}
+
 static const struct ucase cases[] = {
 	UCASE(vser_user_nodes_are_char_devices),
 	UCASE(vser_user_write_then_read),
@@ -322,6 +347,7 @@ static const struct ucase cases[] = {
 	UCASE(vser_user_two_readers_one_byte),
 	UCASE(vser_user_sigio_when_data_arrives),
 	UCASE(vser_user_signal_interrupts_blocked_read),
+	UCASE(vser_user_blocked_read_restarts_after_a_signal),
 	UCASE(vser_user_minor_past_the_ports_is_no_device),
 	{}
 };
