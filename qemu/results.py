@@ -125,12 +125,16 @@ class Outcome:
         if not done:
             self._crashed(lines, timed_out, limit, set(done_suites), ran)
         elif dirty is None:
-            # A finished boot that left a case out lost it: KUnit's log is
-            # 512 bytes a case, and a long one drops the result line.
+            # A finished boot that left a case out lost it. A suite that
+            # started lost the case's result line (a log past KUnit's 4 KiB
+            # a case); one that never did was not run, if a module load
+            # failed.
             load = [n for n in notes if n.startswith("insmod ")]
-            why = (f"not run: {load[0]} (its init returned an error; see the console log)"
-                   if load else "no result was reported for this case (its log may have overflowed)")
+            lost = "no result was reported for this case (its log may have overflowed)"
             for suite, cases in self.plan:
+                started = ktap.console_suite(lines, suite)[0]
+                why = (f"not run: {load[0]} (its init returned an error; see the console log)"
+                       if load and not started else lost)
                 for c in cases:
                     if c not in self.cases[suite] and ran(suite, c):
                         self.cases[suite][c] = Case(c, FAILED, [why])

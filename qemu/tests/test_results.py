@@ -112,6 +112,17 @@ def test_a_missing_case_in_a_finished_boot_fails():
     assert "no result" in o.cases["alpha"]["a2"].log[0]
 
 
+def test_a_lost_result_line_is_not_blamed_on_a_failed_module_load():
+    # beta's module (the userspace suites') failed to load; alpha ran, and
+    # a2's result line was lost.
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", True)])).replace(
+        f"kdkit: {SECRET} group 1 end", f"kdkit: {SECRET} insmod beta.ko failed\nkdkit: {SECRET} group 1 end")
+    o.add_boot(ch, "    # Subtest: alpha\n    ok 1 a1\nok 1 alpha\n", False, 60, SECRET)
+    assert "no result" in o.cases["alpha"]["a2"].log[0]
+    assert "not run: insmod beta.ko failed" in o.cases["beta"]["b1"].log[0]
+
+
 def boot_with(console):
     o = results.Outcome(PLAN)
     ch = channel(("alpha", [("a1", True), ("a2", True)]),
