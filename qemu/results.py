@@ -122,6 +122,8 @@ class Outcome:
             self._charge_health(suite, lines)
         if dirty is not None:
             self._forget_after(lines, dirty, added)
+        if done:
+            self._charge_strays(lines)
         if not done:
             self._crashed(lines, timed_out, limit, set(done_suites), ran)
         elif dirty is None:
@@ -159,6 +161,22 @@ class Outcome:
         note = f"{what}; the cases after it ran again in a fresh kernel"
         if note not in self.notes:
             self.notes.append(note)
+
+    def _charge_strays(self, lines):
+        """A report outside every suite's span of the console (a module's
+        load or unload, or a span moved by a forged "# Subtest:" line)
+        fails the suite that started last before it, or the first."""
+        spans = []
+        for suite, _cases in self.plan:
+            started, _finished, _seen, (a, b) = ktap.console_suite(lines, suite)
+            if started:
+                spans.append((a, b, suite))
+        for at, report in ktap.located_reports(lines):
+            if any(a <= at < b for a, b, _suite in spans):
+                continue
+            before = [suite for a, _b, suite in sorted(spans) if a < at]
+            suite = before[-1] if before else self.plan[0][0]
+            self.health.setdefault(suite, []).append(report)
 
     def _charge_health(self, suite, lines):
         """Charge each kernel report in the suite's span of the console to

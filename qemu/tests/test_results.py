@@ -270,3 +270,24 @@ kdkit: done
     assert o.cases["alpha"]["a2"].status == FAILED
     assert o.cases["beta"] == {}
     assert any("lockdep" in n for n in o.notes)
+
+
+def test_a_report_outside_every_suite_is_not_lost():
+    # A use after free at the module's unload, after the last suite; and
+    # one before a forged "# Subtest:" line that moves alpha's span.
+    o = boot_with("""    # Subtest: alpha
+    ok 1 a1
+BUG: KASAN: use-after-free in vser_read+0x10/0x20 [vser_kunit]
+    # Subtest: alpha
+    ok 2 a2
+ok 1 alpha
+    # Subtest: beta
+ok 2 beta
+kdkit: group 1 end
+WARNING: CPU: 0 PID: 9 at lab.c:3 vser_exit+0x1/0x2
+kdkit: done
+""")
+    quoted = [l for reports in o.health.values() for r in reports for l in r]
+    assert "BUG: KASAN: use-after-free in vser_read+0x10/0x20 [vser_kunit]" in quoted
+    assert "WARNING: CPU: 0 PID: 9 at lab.c:3 vser_exit+0x1/0x2" in quoted
+    assert o.counts()[FAILED] >= 1
