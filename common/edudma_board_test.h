@@ -155,4 +155,26 @@ static inline unsigned long edu_irq_count(struct kunit *test, char __user *scrat
 	return total;
 }
 
+/*
+ * How many of edu's interrupts no handler claimed: /proc/irq/N/spurious's
+ * "unhandled" (a handler that returns IRQ_NONE for its own interrupt adds
+ * one each time, until the kernel disables the line at 99900).
+ */
+static inline unsigned long edu_irq_unhandled(struct kunit *test, char __user *scratch,
+					      struct edu_hw *hw)
+{
+	char path[40], buf[128], *at;
+	unsigned long n = 0;
+
+	snprintf(path, sizeof(path), "/proc/irq/%d/spurious", hw->irq);
+	KUNIT_ASSERT_GT_MSG(test, edu_read_file(scratch, path, buf, sizeof(buf)), 0,
+			    "cannot read %s", path);
+	at = strstr(buf, "unhandled ");
+	KUNIT_ASSERT_NOT_NULL_MSG(test, at, "%s has no unhandled count", path);
+	at += strlen("unhandled ");
+	*strchrnul(at, '\n') = '\0';
+	KUNIT_EXPECT_EQ(test, kstrtoul(at, 10, &n), 0);
+	return n;
+}
+
 #endif /* EDUDMA_BOARD_TEST_H */

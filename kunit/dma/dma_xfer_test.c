@@ -196,6 +196,7 @@ static void edudma_interrupt_fires_and_is_acknowledged(struct kunit *test)
 {
 	struct xfer_ctx *ctx = test->priv;
 	unsigned long before = edu_irq_count(test, ctx->scratch, ctx->hw);
+	unsigned long unhandled = edu_irq_unhandled(test, ctx->scratch, ctx->hw);
 	u32 path;
 
 	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
@@ -208,6 +209,11 @@ static void edudma_interrupt_fires_and_is_acknowledged(struct kunit *test)
 	KUNIT_EXPECT_GE_MSG(test, edu_irq_count(test, ctx->scratch, ctx->hw) - before, 4UL,
 			    "four transfers, but the interrupt fired %lu times",
 			    edu_irq_count(test, ctx->scratch, ctx->hw) - before);
+	/* IRQ_HANDLED for an interrupt the handler acknowledged. */
+	unhandled = edu_irq_unhandled(test, ctx->scratch, ctx->hw) - unhandled;
+	KUNIT_EXPECT_EQ_MSG(test, unhandled, 0UL,
+			    "the handler returned IRQ_NONE for %lu of its own interrupts",
+			    unhandled);
 }
 
 /*
