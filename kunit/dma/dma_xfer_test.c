@@ -10,7 +10,9 @@
 #include <linux/dma-mapping.h>
 #include <linux/file.h>
 #include <linux/interrupt.h>
+#include <linux/kthread.h>
 #include <linux/random.h>
+#include <linux/sched/mm.h>
 #include <linux/uaccess.h>
 #include <kunit/test.h>
 #include "edudma_board_test.h"
@@ -277,6 +279,94 @@ static void edudma_a_late_interrupt_does_not_end_the_next_wait(struct kunit *tes
 			    "after a late interrupt, a read returned old bytes (re-arm the completion before each transfer)");
 }
 
+/* One of two threads that transfer through one open file at once. */
+struct xfer_racer {
+	struct file *filp;
+	struct mm_struct *mm;	/* the case's, for the user buffer */
+	char __user *ubuf;
+	char pattern;
+	long err;		/* the first error a write or read gave */
+	bool mixed;		/* a read gave bytes of both threads */
+	struct completion done;
+};
+
+#define RACER_LEN	256
+#define RACER_ROUNDS	4
+
+static int xfer_racer_run(void *data)
+{
+	struct xfer_racer *r = data;
+	char buf[RACER_LEN];
+	loff_t pos = 0;
+	int round, i;
+	ssize_t n;
+
+	kthread_use_mm(r->mm);
+	for (round = 0; round < RACER_ROUNDS && !r->err && !r->mixed; round++) {
+		memset(buf, r->pattern, sizeof(buf));
+		if (copy_to_user(r->ubuf, buf, sizeof(buf))) {
+			r->err = -EFAULT;
+			break;
+		}
+		n = r->filp->f_op->write(r->filp, r->ubuf, sizeof(buf), &pos);
+		if (n != sizeof(buf)) {
+			r->err = n < 0 ? n : -EIO;
+			break;
+		}
+		n = r->filp->f_op->read(r->filp, r->ubuf, sizeof(buf), &pos);
+		if (n != sizeof(buf) || copy_from_user(buf, r->ubuf, sizeof(buf))) {
+			r->err = n < 0 ? n : -EIO;
+			break;
+		}
+		/* Either thread's bytes, whole: transfers do not overlap. */
+		for (i = 1; i < sizeof(buf); i++)
+			r->mixed |= buf[i] != buf[0];
+	}
+	kthread_unuse_mm(r->mm);
+	complete(&r->done);
+	return 0;
+}
+
+/*
+ * Two threads write and read through one open file at once, as two
+ * processes could. edu does one transfer at a time, and ignores a command
+ * that comes while it is busy: without a lock around the whole transfer,
+ * the second thread's transfer never happens, and it times out.
+ */
+static void edudma_two_transfers_at_once_stay_apart(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	struct xfer_racer *r = kunit_kcalloc(test, 2, sizeof(*r), GFP_KERNEL);
+	struct task_struct *task;
+	u32 path;
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		xfer_set_path(test, path);
+		for (i = 0; i < 2; i++) {
+			r[i] = (struct xfer_racer){
+				.filp = ctx->filp, .mm = current->mm, .pattern = 'a' + i,
+				.ubuf = kdkit_umem_alloc(test, RACER_LEN),
+			};
+			init_completion(&r[i].done);
+		}
+		for (i = 0; i < 2; i++) {
+			task = kthread_run(xfer_racer_run, &r[i], "edudma-racer/%d", i);
+			KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+		}
+		for (i = 0; i < 2; i++)
+			wait_for_completion(&r[i].done);
+		for (i = 0; i < 2; i++) {
+			KUNIT_EXPECT_EQ_MSG(test, r[i].err, 0L, "%s: thread %d: a transfer gave %ld",
+					    path_names[path], i, r[i].err);
+			KUNIT_EXPECT_FALSE_MSG(test, r[i].mixed,
+					       "%s: thread %d read bytes of both threads at once",
+					       path_names[path], i);
+		}
+	}
+}
+
 /*
  * Use up the swiotlb with the tests' own mappings of the device, so that
  * the driver's next streaming mapping fails: it must say -ENOMEM, hold
@@ -403,6 +493,7 @@ static struct kunit_case dma_xfer_cases[] = {
 	KUNIT_CASE(edudma_interrupt_fires_and_is_acknowledged),
 	KUNIT_CASE(edudma_times_out_without_interrupt),
 	KUNIT_CASE(edudma_a_late_interrupt_does_not_end_the_next_wait),
+	KUNIT_CASE(edudma_two_transfers_at_once_stay_apart),
 	KUNIT_CASE(edudma_mapping_failure_returns_enomem),
 	KUNIT_CASE(edudma_zero_length_transfers_return_0),
 	KUNIT_CASE(edudma_bad_user_buffer_returns_efault_and_holds_nothing),
