@@ -358,7 +358,8 @@ static void edudma_two_transfers_at_once_stay_apart(struct kunit *test)
 		for (i = 0; i < 2; i++)
 			wait_for_completion(&r[i].done);
 		for (i = 0; i < 2; i++) {
-			KUNIT_EXPECT_EQ_MSG(test, r[i].err, 0L, "%s: thread %d: a transfer gave %ld",
+			KUNIT_EXPECT_EQ_MSG(test, r[i].err, 0L,
+					    "%s: thread %d: a transfer gave %ld",
 					    path_names[path], i, r[i].err);
 			KUNIT_EXPECT_FALSE_MSG(test, r[i].mixed,
 					       "%s: thread %d read bytes of both threads at once",
