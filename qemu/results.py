@@ -57,6 +57,7 @@ class Outcome:
         self.cases = {s: {} for s, _ in plan}     # suite -> case -> Case
         self.health = {}                          # suite -> [report lines]
         self.notes = []                           # problems outside suites
+        self.this_boot = set()                    # (suite, case) the boot being added gave
 
     def pending(self):
         """Selectors for the cases with no result yet, for kdkit.ko's filter."""
@@ -78,7 +79,7 @@ class Outcome:
                                    or f"{suite}.{case}" in selection)
         done_suites, notes, done = read_channel(channel, secret)
         lines = [l.rstrip("\r") for l in console.splitlines()]
-        added = set()
+        added = self.this_boot = set()
         expected = dict(self.plan)
         # Past a dirty mark, the kernel is not one to run more cases in.
         dirty = next((i for i, l in enumerate(lines) if DIRTY in l or LOCKDEP.search(l)), None)
@@ -120,10 +121,11 @@ class Outcome:
                     self.cases[suite][case.name] = case
                     added.add((suite, case.name))
             self._charge_health(suite, lines)
-        if dirty is not None:
-            self._forget_after(lines, dirty, added)
+        # Reports after a dirty mark that has cases to run again (a module
+        # load failing in the dirty kernel) are that kernel's, not a case's.
+        redo = dirty is not None and self._forget_after(lines, dirty, added)
         if done:
-            self._charge_strays(lines)
+            self._charge_strays(lines[:dirty] if redo else lines)
         if not done:
             self._crashed(lines, timed_out, limit, set(done_suites), ran)
         elif dirty is None:
@@ -155,12 +157,13 @@ class Outcome:
         later = sorted(o for o in order if o[0] > dirty)[1:]
         for _i, suite, name in later:
             if (suite, name) in added:
-                del self.cases[suite][name]
+                self.cases[suite].pop(name, None)
         what = (lines[dirty].split(DIRTY, 1)[1].strip() if DIRTY in lines[dirty] else
                 "lockdep reported a problem and turned itself off")
         note = f"{what}; the cases after it ran again in a fresh kernel"
         if note not in self.notes:
             self.notes.append(note)
+        return bool(later)
 
     def _charge_strays(self, lines):
         """A report outside every suite's span of the console (a module's
@@ -200,6 +203,7 @@ class Outcome:
             case = self.cases[suite].get(running)
             if case is None or case.status == PASSED:
                 self.cases[suite][running] = Case(running, FAILED, [why] + report)
+                self.this_boot.add((suite, running))
             elif len(case.log) < REPORT_LINES:
                 case.log += [why] + report
 

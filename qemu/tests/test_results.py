@@ -291,3 +291,25 @@ kdkit: done
     assert "BUG: KASAN: use-after-free in vser_read+0x10/0x20 [vser_kunit]" in quoted
     assert "WARNING: CPU: 0 PID: 9 at lab.c:3 vser_exit+0x1/0x2" in quoted
     assert o.counts()[FAILED] >= 1
+
+
+def test_a_report_from_the_dirty_kernel_is_not_charged_when_its_cases_run_again():
+    # vser's exit left its class; the module loaded after it warns about
+    # the duplicate name, outside every case: its suites run again.
+    o = boot_with("""    # Subtest: alpha
+kdkit: the kernel is left dirty: module exit left class vser registered
+    ok 1 a1
+    ok 2 a2
+ok 1 alpha
+sysfs: cannot create duplicate filename '/class/vser'
+Call Trace:
+ __class_register+0xd4/0x132
+    # Subtest: beta
+    ok 1 b1
+    ok 2 b2
+    ok 3 b3
+ok 2 beta
+kdkit: done
+""")
+    assert o.health == {}
+    assert o.pending() == ["alpha.a2", "beta"]
