@@ -339,6 +339,8 @@ static void vser_user_blocked_read_restarts_after_a_signal(void)
 
 static const struct ucase cases[] = {
 	UCASE(vser_user_nodes_are_char_devices),
+	/* Before any read, so that a driver whose reads hang still gets it. */
+	UCASE(vser_user_minor_past_the_ports_is_no_device),
 	UCASE(vser_user_write_then_read),
 	UCASE(vser_user_nonblocking_read_returns_eagain),
 	UCASE(vser_user_read_blocks_until_data),
@@ -349,7 +351,6 @@ static const struct ucase cases[] = {
 	UCASE(vser_user_sigio_when_data_arrives),
 	UCASE(vser_user_signal_interrupts_blocked_read),
 	UCASE(vser_user_blocked_read_restarts_after_a_signal),
-	UCASE(vser_user_minor_past_the_ports_is_no_device),
 	{}
 };
 
