@@ -311,6 +311,27 @@ static void vser_user_signal_interrupts_blocked_read(void)
 	close(fd);
 }
 
+/* A writer blocked on a full port is interrupted by a signal as a reader is. */
+static void vser_user_signal_interrupts_blocked_write(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
+	char fill[VSER_DEFAULT_FIFO_SIZE];
+
+	got_signal = 0;
+	memset(fill, 'x', sizeof(fill));
+	ASSERT(write(fd, fill, sizeof(fill)) == sizeof(fill), "fill: %s", strerror(errno));
+	sigaction(SIGUSR1, &sa, NULL);
+	if (fork() == 0) {
+		usleep(200 * 1000);
+		_exit(kill(getppid(), SIGUSR1));
+	}
+	EXPECT(write(fd, "y", 1) == -1 && errno == EINTR,
+	       "a signal should end a blocked write with EINTR, got %s", strerror(errno));
+	EXPECT(got_signal == SIGUSR1, "the signal handler did not run");
+	close(fd);
+}
+
 /*
  * -ERESTARTSYS, not -EINTR: with SA_RESTART the kernel restarts the read
  * after the handler ran, and it goes on waiting for the data.
@@ -350,6 +371,7 @@ static const struct ucase cases[] = {
 	UCASE(vser_user_two_readers_one_byte),
 	UCASE(vser_user_sigio_when_data_arrives),
 	UCASE(vser_user_signal_interrupts_blocked_read),
+	UCASE(vser_user_signal_interrupts_blocked_write),
 	UCASE(vser_user_blocked_read_restarts_after_a_signal),
 	{}
 };
