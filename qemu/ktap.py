@@ -65,13 +65,33 @@ def parse_suite(text):
             if int(m[2]) <= number or int(m[2]) > planned:
                 raise KtapError(f"{name}: case {m[2]} is out of order")
             number = int(m[2])
-            cases.append(Case(m[3], _status(m[1], m[4]), log))
+            mine, lost = _split_log(log, m[3])
+            # The lost case's lines name it: they are its, not the next's.
+            cases += [Case(other, FAILED, [LOST] + lines) for other, lines in lost.items()]
+            cases.append(Case(m[3], _status(m[1], m[4]), mine))
             log = []
         else:
             log.append(body)
     if len(cases) > planned:
         raise KtapError(f"{name}: {len(cases)} results for a plan of {planned}")
     return name, cases
+
+
+LOST = "no result was reported for this case (its log may have overflowed)"
+# KUnit starts each message of a case with "# <case>: ".
+OWNER = re.compile(r"^# (\w+): ")
+
+
+def _split_log(log, case):
+    """(case's lines, {other case: its lines}): the lines since the last
+    result line, by the case each message names; a line that names none
+    belongs with the message before it."""
+    mine, lost, owner = [], {}, case
+    for line in log:
+        m = OWNER.match(line)
+        owner = m[1] if m else owner
+        (mine if owner == case else lost.setdefault(owner, [])).append(line)
+    return mine, lost
 
 
 HEALTH = re.compile(

@@ -134,7 +134,7 @@ class Outcome:
             # a case); one that never did was not run, if a module load
             # failed.
             load = [n for n in notes if n.startswith("insmod ")]
-            lost = "no result was reported for this case (its log may have overflowed)"
+            lost = ktap.LOST
             for suite, cases in self.plan:
                 started = ktap.console_suite(lines, suite)[0]
                 why = (f"not run: {load[0]} (its init returned an error; see the console log)"

@@ -114,9 +114,15 @@ def test_health_reports_ignore_ordinary_lines():
     assert ktap.health_reports(["hello_kunit: Hello, world!", "    ok 1 warning_free"]) == []
 
 
-def test_a_result_line_lost_to_an_overflowing_log_leaves_a_gap():
+def test_a_result_line_lost_to_an_overflowing_log_keeps_its_log_apart():
     _name, cases = ktap.parse_suite(GOOD.replace("    not ok 2 demo_fails\n", ""))
-    assert [c.name for c in cases] == ["demo_passes", "demo_skips"]
+    by_name = {c.name: c for c in cases}
+    assert sorted(by_name) == ["demo_fails", "demo_passes", "demo_skips"]
+    # The lost case's messages stay with it, not with the case after it.
+    assert by_name["demo_fails"].status == FAILED
+    assert by_name["demo_fails"].log[0] == ktap.LOST
+    assert "EXPECTATION FAILED" in by_name["demo_fails"].log[1]
+    assert by_name["demo_skips"].log == []
 
 
 @pytest.mark.parametrize("old, new", [("ok 3 demo_skips", "ok 2 demo_skips"),
