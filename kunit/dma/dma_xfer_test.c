@@ -9,6 +9,7 @@
 #include <linux/delay.h>
 #include <linux/dma-mapping.h>
 #include <linux/file.h>
+#include <linux/hrtimer.h>
 #include <linux/interrupt.h>
 #include <linux/kthread.h>
 #include <linux/random.h>
@@ -279,6 +280,63 @@ static void edudma_a_late_interrupt_does_not_end_the_next_wait(struct kunit *tes
 			    "after a late interrupt, a read returned old bytes (re-arm the completion before each transfer)");
 }
 
+/*
+ * An interrupt that is not the DMA's, raised while a transfer runs (edu's
+ * command register keeps its run bit until the transfer is done) and
+ * taken back 2 ms later, so that a handler that leaves it does not face
+ * an endless line of them.
+ */
+struct foreign_irq {
+	struct hrtimer timer;
+	void __iomem *regs;
+	ktime_t raised;		/* 0 until it is */
+	bool acked;
+};
+
+#define EDU_TEST_DMA_CMD	0x98
+#define EDU_TEST_DMA_RUN	0x1
+
+static enum hrtimer_restart foreign_irq_tick(struct hrtimer *t)
+{
+	struct foreign_irq *f = container_of(t, struct foreign_irq, timer);
+
+	if (!f->raised && readl(f->regs + EDU_TEST_DMA_CMD) & EDU_TEST_DMA_RUN) {
+		writel(EDU_TEST_IRQ_FOREIGN, f->regs + EDU_TEST_IRQ_RAISE);
+		f->raised = ktime_get();
+	} else if (f->raised && ktime_ms_delta(ktime_get(), f->raised) >= 2) {
+		writel(EDU_TEST_IRQ_FOREIGN, f->regs + EDU_TEST_IRQ_ACK);
+		f->acked = true;
+		return HRTIMER_NORESTART;
+	}
+	hrtimer_forward_now(t, ns_to_ktime(200 * NSEC_PER_USEC));
+	return HRTIMER_RESTART;
+}
+
+static void edudma_a_foreign_interrupt_does_not_end_a_transfer(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	struct foreign_irq f = { .regs = ctx->hw->regs };
+	char *fresh = kunit_kmalloc(test, 256, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, fresh);
+	xfer_set_path(test, EDUDMA_STREAMING);
+	xfer_round_trip(test, EDUDMA_STREAMING, 256);
+	get_random_bytes(fresh, 256);
+	xfer_set_path(test, EDUDMA_COHERENT);
+	KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, 256), (ssize_t)256);
+	xfer_set_path(test, EDUDMA_STREAMING);
+	hrtimer_init(&f.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	f.timer.function = foreign_irq_tick;
+	hrtimer_start(&f.timer, ns_to_ktime(200 * NSEC_PER_USEC), HRTIMER_MODE_REL_HARD);
+	KUNIT_EXPECT_EQ(test, xfer_read(test, ctx->in, 256), (ssize_t)256);
+	hrtimer_cancel(&f.timer);
+	if (!f.acked)
+		writel(EDU_TEST_IRQ_FOREIGN, ctx->hw->regs + EDU_TEST_IRQ_ACK);
+	KUNIT_ASSERT_TRUE_MSG(test, f.raised, "the read started no transfer of edu's");
+	KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, fresh, 256), 0,
+			    "a read returned old bytes: an interrupt that was not the DMA's ended its wait (check the status bit)");
+}
+
 /* One of two threads that transfer through one open file at once. */
 struct xfer_racer {
 	struct file *filp;
@@ -494,6 +552,7 @@ static struct kunit_case dma_xfer_cases[] = {
 	KUNIT_CASE(edudma_interrupt_fires_and_is_acknowledged),
 	KUNIT_CASE(edudma_times_out_without_interrupt),
 	KUNIT_CASE(edudma_a_late_interrupt_does_not_end_the_next_wait),
+	KUNIT_CASE(edudma_a_foreign_interrupt_does_not_end_a_transfer),
 	KUNIT_CASE(edudma_two_transfers_at_once_stay_apart),
 	KUNIT_CASE(edudma_mapping_failure_returns_enomem),
 	KUNIT_CASE(edudma_zero_length_transfers_return_0),
