@@ -79,7 +79,7 @@ class Outcome:
                                    or f"{suite}.{case}" in selection)
         done_suites, notes, done = read_channel(channel, secret)
         lines = [l.rstrip("\r") for l in console.splitlines()]
-        added = self.this_boot = set()
+        self.this_boot = set()
         expected = dict(self.plan)
         # Past a dirty mark, the kernel is not one to run more cases in.
         dirty = next((i for i, l in enumerate(lines) if DIRTY in l or LOCKDEP.search(l)), None)
@@ -119,11 +119,11 @@ class Outcome:
             for case in cases:
                 if case.name not in self.cases[suite]:
                     self.cases[suite][case.name] = case
-                    added.add((suite, case.name))
+                    self.this_boot.add((suite, case.name))
             self._charge_health(suite, lines)
         # Reports after a dirty mark that has cases to run again (a module
         # load failing in the dirty kernel) are that kernel's, not a case's.
-        redo = dirty is not None and self._forget_after(lines, dirty, added)
+        redo = dirty is not None and self._forget_after(lines, dirty)
         if done:
             self._charge_strays(lines[:dirty] if redo else lines)
         if not done:
@@ -134,29 +134,36 @@ class Outcome:
             # a case); one that never did was not run, if a module load
             # failed.
             load = [n for n in notes if n.startswith("insmod ")]
-            lost = ktap.LOST
             for suite, cases in self.plan:
                 started = ktap.console_suite(lines, suite)[0]
                 why = (f"not run: {load[0]} (its init returned an error; see the console log)"
-                       if load and not started else lost)
+                       if load and not started else ktap.LOST)
                 for c in cases:
                     if c not in self.cases[suite] and ran(suite, c):
                         self.cases[suite][c] = Case(c, FAILED, [why])
         return sum(len(c) for c in self.cases.values()) > before
 
-    def _forget_after(self, lines, dirty, added):
+    def _spans(self, lines):
+        """[(first, end, suite)]: each suite's span of the console, for the
+        suites that started."""
+        spans = []
+        for suite, _cases in self.plan:
+            started, _finished, _seen, (a, b) = ktap.console_suite(lines, suite)
+            if started:
+                spans.append((a, b, suite))
+        return spans
+
+    def _forget_after(self, lines, dirty):
         """The console's line dirty says the kernel is not fit for more
         cases: a module exit left a name registered (an init that registers
         it again fails), or lockdep reported and switched itself off. Every
         case this boot ran after the one running then ran in such a kernel:
         forget their results, so that they run again in a fresh one."""
-        order = []
-        for suite, _cases in self.plan:
-            _started, _finished, _seen, (a, b) = ktap.console_suite(lines, suite)
-            order += [(a + i, suite, name) for i, _n, name in ktap.case_lines(lines[a:b])]
+        order = [(a + i, suite, name) for a, b, suite in self._spans(lines)
+                 for i, _n, name in ktap.case_lines(lines[a:b])]
         later = sorted(o for o in order if o[0] > dirty)[1:]
         for _i, suite, name in later:
-            if (suite, name) in added:
+            if (suite, name) in self.this_boot:
                 self.cases[suite].pop(name, None)
         what = (lines[dirty].split(DIRTY, 1)[1].strip() if DIRTY in lines[dirty] else
                 "lockdep reported a problem and turned itself off")
@@ -169,11 +176,7 @@ class Outcome:
         """A report outside every suite's span of the console (a module's
         load or unload, or a span moved by a forged "# Subtest:" line)
         fails the suite that started last before it, or the first."""
-        spans = []
-        for suite, _cases in self.plan:
-            started, _finished, _seen, (a, b) = ktap.console_suite(lines, suite)
-            if started:
-                spans.append((a, b, suite))
+        spans = self._spans(lines)
         for at, report in ktap.located_reports(lines):
             if any(a <= at < b for a, b, _suite in spans):
                 continue

@@ -169,6 +169,19 @@ static void edudma_refuses_more_than_the_device_buffer(struct kunit *test)
 }
 
 /*
+ * Give edu @len new random bytes (kept in @fresh) through the coherent
+ * path, then switch to the streaming path, whose buffer still holds old
+ * ones: a streaming read must return the new.
+ */
+static void xfer_put_fresh(struct kunit *test, char *fresh, size_t len)
+{
+	get_random_bytes(fresh, len);
+	xfer_set_path(test, EDUDMA_COHERENT);
+	KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, len), (ssize_t)len);
+	xfer_set_path(test, EDUDMA_STREAMING);
+}
+
+/*
  * Reads must return what the device holds, not what the reused streaming
  * buffer held before: the streaming buffer is left with old bytes, and the
  * device is given new ones through the coherent path.
@@ -184,10 +197,7 @@ static void edudma_streaming_read_returns_what_the_device_holds(struct kunit *te
 	for (round = 0; round < 3; round++) {
 		xfer_set_path(test, EDUDMA_STREAMING);
 		xfer_round_trip(test, EDUDMA_STREAMING, len);
-		get_random_bytes(fresh, len);
-		xfer_set_path(test, EDUDMA_COHERENT);
-		KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, len), (ssize_t)len);
-		xfer_set_path(test, EDUDMA_STREAMING);
+		xfer_put_fresh(test, fresh, len);
 		KUNIT_ASSERT_EQ(test, xfer_read(test, ctx->in, len), (ssize_t)len);
 		KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, fresh, len), 0,
 				    "a streaming read returned stale bytes, not the device's (round %u)",
@@ -271,9 +281,7 @@ static void edudma_a_late_interrupt_does_not_end_the_next_wait(struct kunit *tes
 		usleep_range(1000, 2000);
 	KUNIT_ASSERT_EQ_MSG(test, readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS), 0U,
 			    "the late interrupt was never acknowledged");
-	get_random_bytes(fresh, 256);
-	KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, 256), (ssize_t)256);
-	xfer_set_path(test, EDUDMA_STREAMING);
+	xfer_put_fresh(test, fresh, 256);
 	KUNIT_ASSERT_EQ(test, xfer_read(test, ctx->in, 256), (ssize_t)256);
 	/* Old bytes: the write before did not wait for its own interrupt. */
 	KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, fresh, 256), 0,
@@ -321,10 +329,7 @@ static void edudma_a_foreign_interrupt_does_not_end_a_transfer(struct kunit *tes
 	KUNIT_ASSERT_NOT_NULL(test, fresh);
 	xfer_set_path(test, EDUDMA_STREAMING);
 	xfer_round_trip(test, EDUDMA_STREAMING, 256);
-	get_random_bytes(fresh, 256);
-	xfer_set_path(test, EDUDMA_COHERENT);
-	KUNIT_ASSERT_EQ(test, xfer_write(test, fresh, 256), (ssize_t)256);
-	xfer_set_path(test, EDUDMA_STREAMING);
+	xfer_put_fresh(test, fresh, 256);
 	hrtimer_init(&f.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	f.timer.function = foreign_irq_tick;
 	hrtimer_start(&f.timer, ns_to_ktime(200 * NSEC_PER_USEC), HRTIMER_MODE_REL_HARD);

@@ -89,6 +89,32 @@ static void probe_check_failure(struct kunit *test)
 	probe_expect_nothing_left(test, "after a failed probe");
 }
 
+/* What probe leaves from @before: the LED pins outputs, their LEDs off. */
+static void probe_expected(const struct fsled_regs *before, struct fsled_regs *want)
+{
+	unsigned int i;
+
+	*want = *before;
+	for (i = 0; i < FSLED_NR_LEDS; i++) {
+		unsigned int b = fsled_pins[i].bank, pin = fsled_pins[i].pin;
+
+		want->con[b] = (want->con[b] & ~(0xfU << (pin * 4))) | (0x1U << (pin * 4));
+		want->dat[b] &= ~BIT(pin);
+	}
+}
+
+/* Every LED on, as a user may have left them. */
+static void probe_light_all(struct fsled_hw *hw)
+{
+	struct fsled_regs lit;
+	unsigned int i;
+
+	fsled_regs_read(hw, &lit);
+	for (i = 0; i < FSLED_NR_LEDS; i++)
+		lit.dat[fsled_pins[i].bank] |= BIT(fsled_pins[i].pin);
+	fsled_regs_write(hw, &lit);
+}
+
 static void fsled_probe_sets_only_the_led_pins(struct kunit *test)
 {
 	struct probe_ctx *ctx = test->priv;
@@ -106,13 +132,7 @@ static void fsled_probe_sets_only_the_led_pins(struct kunit *test)
 		fsled_regs_write(ctx->hw, &before);
 		KUNIT_ASSERT_EQ_MSG(test, probe_bind(test), 0, "probe failed");
 
-		want = before;
-		for (i = 0; i < FSLED_NR_LEDS; i++) {
-			unsigned int b = fsled_pins[i].bank, pin = fsled_pins[i].pin;
-
-			want.con[b] = (want.con[b] & ~(0xfU << (pin * 4))) | (0x1U << (pin * 4));
-			want.dat[b] &= ~BIT(pin);
-		}
+		probe_expected(&before, &want);
 		fsled_regs_read(ctx->hw, &after);
 		snprintf(when, sizeof(when), "after probe (seed %u)", round);
 		fsled_expect_regs(test, &after, &want, when);
@@ -170,17 +190,12 @@ static void fsled_probe_of_a_claimed_bank_returns_ebusy(struct kunit *test)
 static void fsled_remove_leaves_leds_off_and_releases_all(struct kunit *test)
 {
 	struct probe_ctx *ctx = test->priv;
-	struct fsled_regs lit;
 	unsigned int i;
 
 	probe_load_unbound(test);
 	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
 	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
-	/* Every LED on, as a user may have left them. */
-	fsled_regs_read(ctx->hw, &lit);
-	for (i = 0; i < FSLED_NR_LEDS; i++)
-		lit.dat[fsled_pins[i].bank] |= BIT(fsled_pins[i].pin);
-	fsled_regs_write(ctx->hw, &lit);
+	probe_light_all(ctx->hw);
 	probe_unbind(test);
 	kdkit_leak_expect_none(test, "probe, then remove");
 
@@ -227,32 +242,27 @@ static void fsled_probe_claims_exactly_each_bank(struct kunit *test)
 	}
 }
 
-/* What the registers held when the driver's device node appeared and went. */
-static struct {
-	struct task_struct *task;	/* the case's: probe and remove run in it */
+/*
+ * What the registers held when the driver's device node first went
+ * through one probed function (device_add, device_del) in the case's task,
+ * where probe and remove run.
+ */
+struct node_watch {
+	struct kprobe kp;
+	struct task_struct *task;
 	struct fsled_hw *hw;
-	bool added, deleted;
-	struct fsled_regs at_add, at_del;
-} node_watch;
+	bool seen;
+	struct fsled_regs regs;
+};
 
-static int node_watch_add(struct kprobe *p, struct pt_regs *regs)
+static int node_watch_pre(struct kprobe *p, struct pt_regs *regs)
 {
+	struct node_watch *w = container_of(p, struct node_watch, kp);
 	struct device *dev = (struct device *)regs_get_kernel_argument(regs, 0);
 
-	if (current == node_watch.task && dev->devt && !node_watch.added) {
-		fsled_regs_read(node_watch.hw, &node_watch.at_add);
-		node_watch.added = true;
-	}
-	return 0;
-}
-
-static int node_watch_del(struct kprobe *p, struct pt_regs *regs)
-{
-	struct device *dev = (struct device *)regs_get_kernel_argument(regs, 0);
-
-	if (current == node_watch.task && dev->devt && !node_watch.deleted) {
-		fsled_regs_read(node_watch.hw, &node_watch.at_del);
-		node_watch.deleted = true;
+	if (current == w->task && dev->devt && !w->seen) {
+		fsled_regs_read(w->hw, &w->regs);
+		w->seen = true;
 	}
 	return 0;
 }
@@ -264,10 +274,15 @@ static int node_watch_del(struct kprobe *p, struct pt_regs *regs)
  */
 static void fsled_node_appears_last_and_goes_first(struct kunit *test)
 {
-	struct kprobe add = { .symbol_name = "device_add", .pre_handler = node_watch_add };
-	struct kprobe del = { .symbol_name = "device_del", .pre_handler = node_watch_del };
 	struct probe_ctx *ctx = test->priv;
-	struct fsled_regs before, want, lit;
+	struct node_watch add = {
+		.kp = { .symbol_name = "device_add", .pre_handler = node_watch_pre },
+		.task = current, .hw = ctx->hw,
+	}, del = {
+		.kp = { .symbol_name = "device_del", .pre_handler = node_watch_pre },
+		.task = current, .hw = ctx->hw,
+	};
+	struct fsled_regs before, want;
 	unsigned int i;
 	int ret;
 
@@ -277,40 +292,26 @@ static void fsled_node_appears_last_and_goes_first(struct kunit *test)
 		before.dat[i] = get_random_u32();
 	}
 	fsled_regs_write(ctx->hw, &before);
-	want = before;
-	for (i = 0; i < FSLED_NR_LEDS; i++) {
-		unsigned int b = fsled_pins[i].bank, pin = fsled_pins[i].pin;
-
-		want.con[b] = (want.con[b] & ~(0xfU << (pin * 4))) | (0x1U << (pin * 4));
-		want.dat[b] &= ~BIT(pin);
-	}
-	node_watch.task = current;
-	node_watch.hw = ctx->hw;
-	node_watch.added = false;
-	node_watch.deleted = false;
-	KUNIT_ASSERT_EQ(test, register_kprobe(&add), 0);
-	ret = register_kprobe(&del);
+	probe_expected(&before, &want);
+	KUNIT_ASSERT_EQ(test, register_kprobe(&add.kp), 0);
+	ret = register_kprobe(&del.kp);
 	if (ret)
-		unregister_kprobe(&add);
+		unregister_kprobe(&add.kp);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	ret = probe_bind(test);
 	if (!ret) {
-		/* Every LED on, as a user may have left them. */
-		fsled_regs_read(ctx->hw, &lit);
-		for (i = 0; i < FSLED_NR_LEDS; i++)
-			lit.dat[fsled_pins[i].bank] |= BIT(fsled_pins[i].pin);
-		fsled_regs_write(ctx->hw, &lit);
+		probe_light_all(ctx->hw);
 		probe_unbind(test);
 	}
-	unregister_kprobe(&del);
-	unregister_kprobe(&add);
+	unregister_kprobe(&del.kp);
+	unregister_kprobe(&add.kp);
 	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "probe failed");
-	KUNIT_ASSERT_TRUE_MSG(test, node_watch.added, "probe made no device node");
-	fsled_expect_regs(test, &node_watch.at_add, &want, "when " FSLED_DEV " appeared");
-	KUNIT_ASSERT_TRUE_MSG(test, node_watch.deleted, "remove left the device node");
+	KUNIT_ASSERT_TRUE_MSG(test, add.seen, "probe made no device node");
+	fsled_expect_regs(test, &add.regs, &want, "when " FSLED_DEV " appeared");
+	KUNIT_ASSERT_TRUE_MSG(test, del.seen, "remove left the device node");
 	/* Off before the node went: a user could switch it on again in between. */
 	for (i = 0; i < FSLED_NR_LEDS; i++)
-		KUNIT_EXPECT_TRUE_MSG(test, node_watch.at_del.dat[fsled_pins[i].bank] &
+		KUNIT_EXPECT_TRUE_MSG(test, del.regs.dat[fsled_pins[i].bank] &
 				      BIT(fsled_pins[i].pin),
 				      "LED%u was off before " FSLED_DEV " was removed", i + 2);
 }

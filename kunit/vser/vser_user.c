@@ -50,6 +50,18 @@ static void write_later(const char *path, const char *data, int ms)
 	}
 }
 
+/* In a child, after @ms milliseconds, read @n bytes from @path and exit. */
+static void read_later(const char *path, size_t n, int ms)
+{
+	if (fork() == 0) {
+		int fd = open(path, O_RDONLY);
+		char buf[64];
+
+		usleep(ms * 1000);
+		_exit(read(fd, buf, n) == (ssize_t)n ? 0 : 1);
+	}
+}
+
 static void vser_user_nodes_are_char_devices(void)
 {
 	struct stat a, b;
@@ -101,12 +113,7 @@ static void vser_user_write_blocks_until_room(void)
 
 	memset(fill, 'x', sizeof(fill));
 	ASSERT(write(fd, fill, sizeof(fill)) == sizeof(fill), "fill: %s", strerror(errno));
-	if (fork() == 0) {
-		int rd = open(PORT0, O_RDONLY);
-
-		usleep(200 * 1000);
-		_exit(read(rd, fill, 8) == 8 ? 0 : 1);
-	}
+	read_later(PORT0, 8, 200);
 	start = now();
 	EXPECT(write(fd, "y", 1) == 1, "write: %s", strerror(errno));
 	EXPECT(now() - start > 0.1, "write into a full FIFO did not wait");
@@ -120,20 +127,26 @@ static void vser_user_write_blocks_until_room(void)
 #define POLL_TIMEOUT_MS	3000
 #define WAKE_WITHIN	1.0	/* seconds after the other side acted */
 
+/* poll(2) for @events, which another process gives 200 ms from now by @act. */
+static void expect_poll_woken(int fd, short events, const char *missed, const char *act)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	double start = now();
+
+	EXPECT(poll(&p, 1, POLL_TIMEOUT_MS) == 1 && (p.revents & events), "%s", missed);
+	EXPECT(now() - start < 0.2 + WAKE_WITHIN,
+	       "poll returned %.1f s after the %s, at its timeout: the %s woke no poller",
+	       now() - start - 0.2, act, act);
+}
+
 static void vser_user_poll_wakes_on_data(void)
 {
 	int fd = open_port(PORT0, O_RDWR);
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	double start;
 
 	EXPECT(poll(&p, 1, 0) == 0, "an empty port polls readable");
 	write_later(PORT0, "x", 200);
-	start = now();
-	EXPECT(poll(&p, 1, POLL_TIMEOUT_MS) == 1 && (p.revents & POLLIN),
-	       "poll did not wake on data");
-	EXPECT(now() - start < 0.2 + WAKE_WITHIN,
-	       "poll returned %.1f s after the write, at its timeout: the write woke no poller",
-	       now() - start - 0.2);
+	expect_poll_woken(fd, POLLIN, "poll did not wake on data", "write");
 	close(fd);
 }
 
@@ -142,23 +155,12 @@ static void vser_user_poll_wakes_when_room_frees(void)
 	int fd = open_port(PORT0, O_RDWR);
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
 	char fill[VSER_DEFAULT_FIFO_SIZE];
-	double start;
 
 	memset(fill, 'x', sizeof(fill));
 	ASSERT(write(fd, fill, sizeof(fill)) == sizeof(fill), "fill: %s", strerror(errno));
 	EXPECT(poll(&p, 1, 0) == 0, "a full port polls writable");
-	if (fork() == 0) {
-		int rd = open(PORT0, O_RDONLY | O_NONBLOCK);
-
-		usleep(200 * 1000);
-		_exit(read(rd, fill, 8) == 8 ? 0 : 1);
-	}
-	start = now();
-	EXPECT(poll(&p, 1, POLL_TIMEOUT_MS) == 1 && (p.revents & POLLOUT),
-	       "poll did not report room after a read");
-	EXPECT(now() - start < 0.2 + WAKE_WITHIN,
-	       "poll returned %.1f s after the read, at its timeout: the read woke no poller",
-	       now() - start - 0.2);
+	read_later(PORT0, 8, 200);
+	expect_poll_woken(fd, POLLOUT, "poll did not report room after a read", "read");
 	close(fd);
 }
 
