@@ -10,6 +10,7 @@
 #include <linux/random.h>
 #include <kunit/test.h>
 #include "fsled_board_test.h"
+#include "fsled_width_test.h"
 
 struct ioctl_ctx {
 	struct fsled_hw *hw;
@@ -318,6 +319,49 @@ static void fsled_open_file_holds_the_module(struct kunit *test)
 				"fsled's file_operations have no .owner = THIS_MODULE");
 }
 
+/* Load the driver again, so that its probe's ioremap()s can be watched. */
+static int width_reload(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+
+	ioctl_close(ctx->filp);
+	ctx->filp = NULL;
+	kdkit_driver_exit();
+	ctx->loaded = false;
+	if (kdkit_driver_init())
+		return -ENODEV;
+	ctx->loaded = true;
+	ctx->filp = ioctl_open();
+	return PTR_ERR_OR_ZERO(ctx->filp);
+}
+
+static void width_switch_bank(struct kunit *test, unsigned int bank)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	unsigned int led;
+
+	for (led = 0; led < FSLED_NR_LEDS; led++) {
+		if (fsled_pins[led].bank != bank)
+			continue;
+		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_ON, led), 0L,
+				    "FSLED_ON %u", led);
+		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_OFF, led), 0L,
+				    "FSLED_OFF %u", led);
+	}
+}
+
+/* Every access to a DAT register is 32 bits wide, as the GPIO block needs. */
+static void fsled_registers_are_accessed_32_bits_wide(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	unsigned int bank;
+
+	KUNIT_ASSERT_EQ_MSG(test, fsled_width_find_mappings(test, ctx->hw, width_reload), 0,
+			    "the driver did not load and open again");
+	for (bank = 0; bank < FSLED_NR_BANKS; bank++)
+		fsled_width_watch(test, bank, width_switch_bank);
+}
+
 static struct kunit_case fsled_ioctl_cases[] = {
 	KUNIT_CASE(fsled_on_and_off_change_one_bit),
 	KUNIT_CASE(fsled_bad_led_returns_einval),
@@ -325,6 +369,7 @@ static struct kunit_case fsled_ioctl_cases[] = {
 	KUNIT_CASE(fsled_second_open_returns_ebusy),
 	KUNIT_CASE(fsled_release_turns_every_led_off),
 	KUNIT_CASE(fsled_open_file_holds_the_module),
+	KUNIT_CASE(fsled_registers_are_accessed_32_bits_wide),
 	KUNIT_CASE(fsled_two_threads_on_one_fd_stay_consistent),
 	{}
 };
