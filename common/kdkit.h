@@ -104,6 +104,8 @@ int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test));
  */
 void kdkit_umem_setup(struct kunit *test);
 void __user *kdkit_umem_alloc(struct kunit *test, size_t size);
+/* A read-only page holding @data: a driver that writes to it gets -EFAULT. */
+void __user *kdkit_umem_alloc_ro(struct kunit *test, const void *data, size_t size);
 /* For kdkit_main.c: the mm of the process loading a test module, or NULL. */
 void kdkit_umem_loader(struct mm_struct *mm);
 

@@ -9,6 +9,7 @@
  * thread and maps scratch pages there. They are unmapped when the case
  * ends; if the case aborts, insmod's exit takes them down.
  */
+#include <linux/highmem.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
@@ -76,3 +77,31 @@ void __user *kdkit_umem_alloc(struct kunit *test, size_t size)
 	return (void __user *)addr;
 }
 EXPORT_SYMBOL_GPL(kdkit_umem_alloc);
+
+/*
+ * A read-only user page holding @size bytes of @data, to pass where a
+ * driver may only read (a write-only ioctl's argument): a write to it
+ * faults. Filled as a debugger pokes a process, through a forced write.
+ */
+void __user *kdkit_umem_alloc_ro(struct kunit *test, const void *data, size_t size)
+{
+	struct page *page;
+	unsigned long addr;
+	long got;
+	void *kaddr;
+
+	KUNIT_ASSERT_LE(test, size, PAGE_SIZE);
+	addr = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ, MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_VALUE(addr), "vm_mmap: %ld", (long)addr);
+	mmap_read_lock(current->mm);
+	got = get_user_pages(addr, 1, FOLL_WRITE | FOLL_FORCE, &page, NULL);
+	mmap_read_unlock(current->mm);
+	KUNIT_ASSERT_EQ_MSG(test, got, 1L, "get_user_pages on a read-only page: %ld", got);
+	kaddr = kmap_local_page(page);
+	memcpy(kaddr, data, size);
+	kunmap_local(kaddr);
+	set_page_dirty_lock(page);
+	put_page(page);
+	return (void __user *)addr;
+}
+EXPORT_SYMBOL_GPL(kdkit_umem_alloc_ro);

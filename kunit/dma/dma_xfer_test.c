@@ -522,7 +522,10 @@ static void edudma_bad_user_buffer_returns_efault_and_holds_nothing(struct kunit
 	}
 }
 
-/* EDUDMA_GET_PATH gives what EDUDMA_SET_PATH set; a refused SET changes nothing. */
+/*
+ * EDUDMA_GET_PATH gives what EDUDMA_SET_PATH set; SET only reads its
+ * argument; a refused SET changes nothing.
+ */
 static void edudma_path_ioctls_round_trip(struct kunit *test)
 {
 	struct xfer_ctx *ctx = test->priv;
@@ -531,7 +534,13 @@ static void edudma_path_ioctls_round_trip(struct kunit *test)
 	u32 path, got;
 
 	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
-		xfer_set_path(test, path);
+		/* _IOW: the driver reads the argument and never writes it. */
+		void __user *ro = kdkit_umem_alloc_ro(test, &path, sizeof(path));
+
+		KUNIT_EXPECT_EQ_MSG(test, f->f_op->unlocked_ioctl(f, EDUDMA_SET_PATH,
+								  (unsigned long)ro), 0L,
+				    "EDUDMA_SET_PATH %s from a read-only page: does it write back?",
+				    path_names[path]);
 		KUNIT_ASSERT_EQ(test, put_user(7U, (u32 __user *)ctx->ubuf), 0);
 		KUNIT_EXPECT_EQ_MSG(test, f->f_op->unlocked_ioctl(f, EDUDMA_SET_PATH, arg), -EINVAL,
 				    "EDUDMA_SET_PATH 7");

@@ -226,6 +226,29 @@ static void vser_ioctl_frame_round_trips(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, memcmp(&got, &frame, sizeof(frame)), 0);
 }
 
+/* The SET commands are _IOW: the driver reads the argument, never writes it. */
+static void vser_ioctl_set_only_reads_its_argument(struct kunit *test)
+{
+	const struct vser_frame frame = { 7, VSER_PARITY_ODD, 2, 0 };
+	struct vser_ctx *ctx = test->priv;
+	const u32 baud = 19200;
+	struct vser_frame got;
+	u32 got_baud;
+
+	KUNIT_EXPECT_EQ_MSG(test, vser_ioctl(test, 0, VSER_SET_BAUD,
+					     kdkit_umem_alloc_ro(test, &baud, sizeof(baud))), 0,
+			    "VSER_SET_BAUD from a read-only page: does it write back?");
+	KUNIT_EXPECT_EQ_MSG(test, vser_ioctl(test, 0, VSER_SET_FRAME,
+					     kdkit_umem_alloc_ro(test, &frame, sizeof(frame))), 0,
+			    "VSER_SET_FRAME from a read-only page: does it write back?");
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_BAUD, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&got_baud, ctx->ubuf, sizeof(got_baud)), 0);
+	KUNIT_EXPECT_EQ(test, got_baud, baud);
+	KUNIT_ASSERT_EQ(test, vser_ioctl(test, 0, VSER_GET_FRAME, ctx->ubuf), 0);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&got, ctx->ubuf, sizeof(got)), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(&got, &frame, sizeof(frame)), 0);
+}
+
 static void vser_ioctl_invalid_values_return_einval(struct kunit *test)
 {
 	static const struct vser_frame bad_frames[] = {
@@ -338,6 +361,7 @@ static struct kunit_case vser_fops_cases[] = {
 	KUNIT_CASE(vser_ports_are_independent),
 	KUNIT_CASE(vser_ioctl_baud_round_trips),
 	KUNIT_CASE(vser_ioctl_frame_round_trips),
+	KUNIT_CASE(vser_ioctl_set_only_reads_its_argument),
 	KUNIT_CASE(vser_ioctl_invalid_values_return_einval),
 	KUNIT_CASE(vser_ioctl_bad_pointer_returns_efault),
 	KUNIT_CASE(vser_ioctl_unknown_command_returns_enotty),
