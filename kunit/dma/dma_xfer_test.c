@@ -169,6 +169,56 @@ static void edudma_refuses_more_than_the_device_buffer(struct kunit *test)
 }
 
 /*
+ * A transfer of @len bytes moves those bytes and no others. The device's
+ * buffer is filled through the other path first, so that the tail of this
+ * path's buffer holds something else; a read must not write past @len
+ * into the user's buffer.
+ */
+static void edudma_partial_transfers_touch_only_their_bytes(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	const size_t len = 100, full = EDUDMA_MAX_XFER;
+	char *head = kunit_kmalloc(test, len, GFP_KERNEL);
+	char *marks = kunit_kmalloc(test, full, GFP_KERNEL);
+	u32 path;
+
+	KUNIT_ASSERT_NOT_NULL(test, head);
+	KUNIT_ASSERT_NOT_NULL(test, marks);
+	memset(marks, 0xa5, full);
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		ssize_t got;
+		size_t n;
+
+		xfer_set_path(test, !path);
+		get_random_bytes(ctx->out, full);
+		KUNIT_ASSERT_EQ(test, xfer_write(test, ctx->out, full), (ssize_t)full);
+		xfer_set_path(test, path);
+		get_random_bytes(head, len);
+		KUNIT_ASSERT_EQ_MSG(test, xfer_write(test, head, len), (ssize_t)len,
+				    "%s write of %zu bytes", path_names[path], len);
+		memcpy(ctx->out, head, len);
+
+		KUNIT_ASSERT_EQ(test, clear_user(ctx->ubuf, len), 0);
+		KUNIT_ASSERT_EQ(test, copy_to_user(ctx->ubuf + len, marks, full), 0);
+		got = ctx->filp->f_op->read(ctx->filp, ctx->ubuf, len, &(loff_t){ 0 });
+		KUNIT_ASSERT_EQ_MSG(test, got, (ssize_t)len, "%s read of %zu bytes",
+				    path_names[path], len);
+		KUNIT_ASSERT_EQ(test, copy_from_user(ctx->in, ctx->ubuf, len + full), 0);
+		KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in + len, marks, full), 0,
+				    "a %s read of %zu bytes wrote past them into the user's buffer",
+				    path_names[path], len);
+
+		KUNIT_ASSERT_EQ(test, xfer_read(test, ctx->in, full), (ssize_t)full);
+		for (n = 0; n < full && ctx->in[n] == ctx->out[n]; n++)
+			;
+		KUNIT_EXPECT_EQ_MSG(test, n, full,
+				    "after a %s write of %zu bytes, byte %zu of edu's buffer changed%s",
+				    path_names[path], len, n,
+				    n < len ? "" : ": the write moved more than it was given");
+	}
+}
+
+/*
  * Give edu @len new random bytes (kept in @fresh) through the coherent
  * path, then switch to the streaming path, whose buffer still holds old
  * ones: a streaming read must return the new.
@@ -562,6 +612,7 @@ static struct kunit_case dma_xfer_cases[] = {
 	KUNIT_CASE(edudma_round_trips_through_both_paths),
 	KUNIT_CASE(edudma_path_ioctls_round_trip),
 	KUNIT_CASE(edudma_refuses_more_than_the_device_buffer),
+	KUNIT_CASE(edudma_partial_transfers_touch_only_their_bytes),
 	KUNIT_CASE(edudma_streaming_read_returns_what_the_device_holds),
 	KUNIT_CASE(edudma_interrupt_fires_and_is_acknowledged),
 	KUNIT_CASE(edudma_times_out_without_interrupt),
