@@ -24,6 +24,7 @@
 #define EDU_TEST_IRQ_RAISE	0x60	/* ORs its value into the status, raises */
 #define EDU_TEST_IRQ_ACK	0x64
 #define EDU_TEST_IRQ_FOREIGN	0x1	/* a cause the driver never asks for */
+#define EDU_TEST_IRQ_DMA	0x100	/* a DMA transfer ended */
 #define EDU_TEST_DMA_BITS	28
 
 struct edu_hw {

@@ -11,6 +11,8 @@
 #include <linux/file.h>
 #include <linux/hrtimer.h>
 #include <linux/interrupt.h>
+#include <linux/irq.h>
+#include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/random.h>
 #include <linux/sched/mm.h>
@@ -255,19 +257,133 @@ static void edudma_streaming_read_returns_what_the_device_holds(struct kunit *te
 	}
 }
 
+/*
+ * A handler must acknowledge edu before it wakes the waiter: once woken,
+ * the waiter may start the next transfer, whose interrupt a late
+ * acknowledgment would clear. Kprobes on the wake-up functions look at
+ * edu's status whenever one is called while edu's interrupt is handled.
+ */
+static struct {
+	int irq;
+	void __iomem *regs;
+	bool handling[NR_CPUS];		/* this CPU runs edu's handlers */
+	unsigned int early;		/* wake-ups before the acknowledgment */
+	unsigned long site;		/* the call of the first */
+} wake_watch;
+
+static int wake_watch_irq_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct irq_desc *desc = (struct irq_desc *)regs_get_kernel_argument(regs, 0);
+
+	if (desc->irq_data.irq != wake_watch.irq)
+		return 1;	/* another interrupt: no return handler */
+	wake_watch.handling[smp_processor_id()] = true;
+	return 0;
+}
+
+static int wake_watch_irq_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	wake_watch.handling[smp_processor_id()] = false;
+	return 0;
+}
+
+static int wake_watch_wake(struct kprobe *p, struct pt_regs *regs)
+{
+	if (!wake_watch.handling[smp_processor_id()] ||
+	    !(readl(wake_watch.regs + EDU_TEST_IRQ_STATUS) & EDU_TEST_IRQ_DMA))
+		return 0;
+	if (!wake_watch.early++)
+		wake_watch.site = *(unsigned long *)regs->sp;
+	return 0;
+}
+
+static const char *const wake_watch_functions[] = {
+	"complete", "complete_all", "__wake_up", "wake_up_process",
+};
+
+/*
+ * Run @fn, counting wake-ups from edu's handler before it acknowledged.
+ * @fn must not abort the case: the probes live on this stack.
+ */
+static void wake_watch_run(struct kunit *test, void (*fn)(struct kunit *test))
+{
+	struct xfer_ctx *ctx = test->priv;
+	struct kretprobe irq = {
+		.kp.symbol_name = "__handle_irq_event_percpu",
+		.entry_handler = wake_watch_irq_entry,
+		.handler = wake_watch_irq_return,
+		.maxactive = 8,
+	};
+	struct kprobe wake[ARRAY_SIZE(wake_watch_functions)] = {};
+	struct kprobe *wakes[ARRAY_SIZE(wake_watch_functions)];
+	unsigned int i;
+	int ret;
+
+	memset(&wake_watch, 0, sizeof(wake_watch));
+	wake_watch.irq = ctx->hw->irq;
+	wake_watch.regs = ctx->hw->regs;
+	for (i = 0; i < ARRAY_SIZE(wake); i++) {
+		wake[i].symbol_name = wake_watch_functions[i];
+		wake[i].pre_handler = wake_watch_wake;
+		wakes[i] = &wake[i];
+	}
+	KUNIT_ASSERT_EQ(test, register_kprobes(wakes, ARRAY_SIZE(wakes)), 0);
+	ret = register_kretprobe(&irq);
+	if (ret)
+		unregister_kprobes(wakes, ARRAY_SIZE(wakes));
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	fn(test);
+	unregister_kretprobe(&irq);
+	unregister_kprobes(wakes, ARRAY_SIZE(wakes));
+	KUNIT_EXPECT_EQ_MSG(test, wake_watch.early, 0U,
+			    "the handler woke the waiter before it acknowledged edu (%pS): acknowledge first",
+			    (void *)wake_watch.site);
+}
+
+/* Four transfers of 128 bytes, two on each path, checked after the probes. */
+static struct {
+	void __user *path[2];	/* EDUDMA_SET_PATH's argument for each path */
+	ssize_t n[4];
+	u32 status[4];
+} irq_xfers;
+
+static void irq_xfers_run(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(irq_xfers.n); i++) {
+		loff_t pos = 0;
+
+		if (i % 2 == 0)
+			ctx->filp->f_op->unlocked_ioctl(ctx->filp, EDUDMA_SET_PATH,
+							(unsigned long)irq_xfers.path[i / 2]);
+		if (i % 2 == 0)
+			irq_xfers.n[i] = ctx->filp->f_op->write(ctx->filp, ctx->ubuf, 128, &pos);
+		else
+			irq_xfers.n[i] = ctx->filp->f_op->read(ctx->filp, ctx->ubuf, 128, &pos);
+		irq_xfers.status[i] = readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS);
+	}
+}
+
 static void edudma_interrupt_fires_and_is_acknowledged(struct kunit *test)
 {
 	struct xfer_ctx *ctx = test->priv;
 	unsigned long before = edu_irq_count(test, ctx->scratch, ctx->hw);
 	unsigned long unhandled = edu_irq_unhandled(test, ctx->scratch, ctx->hw);
+	unsigned int i;
 	u32 path;
 
-	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
-		xfer_set_path(test, path);
-		xfer_round_trip(test, path, 128);
-		KUNIT_EXPECT_EQ_MSG(test, readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS), 0U,
-				    "edu's interrupt status is still set after a %s transfer",
-				    path_names[path]);
+	memset(&irq_xfers, 0, sizeof(irq_xfers));
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++)
+		irq_xfers.path[path] = kdkit_umem_alloc_ro(test, &path, sizeof(path));
+	wake_watch_run(test, irq_xfers_run);
+	for (i = 0; i < ARRAY_SIZE(irq_xfers.n); i++) {
+		KUNIT_EXPECT_EQ_MSG(test, irq_xfers.n[i], (ssize_t)128, "%s %s of 128 bytes",
+				    path_names[i / 2], i % 2 ? "read" : "write");
+		KUNIT_EXPECT_EQ_MSG(test, irq_xfers.status[i], 0U,
+				    "edu's interrupt status is still set after a %s %s",
+				    path_names[i / 2], i % 2 ? "read" : "write");
 	}
 	KUNIT_EXPECT_GE_MSG(test, edu_irq_count(test, ctx->scratch, ctx->hw) - before, 4UL,
 			    "four transfers, but the interrupt fired %lu times",
