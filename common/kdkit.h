@@ -98,6 +98,28 @@ int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops);
 int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test));
 
 /*
+ * Run @first and @second at once (kdkit_interleave.c), once for each
+ * instruction of @fn: @first is stopped at that instruction while
+ * @second runs. @check sees each round's outcome, with the instruction
+ * @first was stopped at (NULL if it never reached it); it returns false
+ * to end the search, and must not abort the case (kprobes are set while
+ * it runs). @mm, if set, is lent to both threads.
+ */
+struct kdkit_interleave {
+	void *fn;
+	void (*first)(void *data);
+	void (*second)(void *data);
+	bool (*check)(struct kunit *test, void *data, const void *stopped_at);
+	void *data;
+	struct mm_struct *mm;
+};
+
+void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il);
+
+/* Close @filp; its release() has run when this returns (kdkit_close.c). */
+void kdkit_close(struct file *filp);
+
+/*
  * A buffer in a user address space, for calling a driver's file
  * operations from a test as a process would (kdkit_umem.c). Freed when
  * the case ends. The case must call kdkit_umem_setup() first.

@@ -169,7 +169,9 @@ class Board(NamedTuple):
 
 
 BOARDS = {
-    # Two vCPUs, so that the two-threads case can catch a missing lock.
+    # Two vCPUs, so that two threads can run into the driver at once
+    # (common/kdkit_interleave.c needs one CPU for each).
+    "vser": Board(cpus=2),
     "fsled": Board(devices=("gpio",), cpus=2, tools=("ledctl",)),
     # Every streaming mapping bounces (an 8 MB swiotlb: quicker to set up and
     # to fill), so DMA mistakes show as wrong data; icount lets virtual time

@@ -69,10 +69,8 @@ static void xfer_exit(struct kunit *test)
 {
 	struct xfer_ctx *ctx = test->priv;
 
-	if (!IS_ERR_OR_NULL(ctx->filp)) {
-		filp_close(ctx->filp, NULL);
-		flush_delayed_fput();
-	}
+	if (!IS_ERR_OR_NULL(ctx->filp))
+		kdkit_close(ctx->filp);
 	if (ctx->loaded) {
 		u32 now;
 

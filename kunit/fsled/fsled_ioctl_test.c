@@ -23,13 +23,6 @@ static struct file *ioctl_open(void)
 	return filp_open(FSLED_DEV, O_RDWR, 0);
 }
 
-/* Close, and wait for release(): a kernel thread's last fput() is deferred. */
-static void ioctl_close(struct file *filp)
-{
-	filp_close(filp, NULL);
-	flush_delayed_fput();
-}
-
 static long ioctl_call(struct file *filp, unsigned int cmd, unsigned long arg)
 {
 	if (!filp->f_op->unlocked_ioctl)
@@ -69,7 +62,7 @@ static void ioctl_test_exit(struct kunit *test)
 	struct ioctl_ctx *ctx = test->priv;
 
 	if (!IS_ERR_OR_NULL(ctx->filp))
-		ioctl_close(ctx->filp);
+		kdkit_close(ctx->filp);
 	if (ctx->loaded)
 		kdkit_driver_exit();
 	fsled_hw_put(ctx->hw);
@@ -176,14 +169,14 @@ static void fsled_second_open_returns_ebusy(struct kunit *test)
 	KUNIT_EXPECT_EQ_MSG(test, PTR_ERR_OR_ZERO(second), -EBUSY,
 			    "a second open while the first is open");
 	if (!IS_ERR(second))
-		ioctl_close(second);
+		kdkit_close(second);
 
 	/* Once the first is closed, the device opens again, every time. */
-	ioctl_close(ctx->filp);
+	kdkit_close(ctx->filp);
 	ctx->filp = ioctl_open();
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ctx->filp),
 			       "open after the only opener closed: %ld", PTR_ERR(ctx->filp));
-	ioctl_close(ctx->filp);
+	kdkit_close(ctx->filp);
 	ctx->filp = ioctl_open();
 	KUNIT_EXPECT_FALSE_MSG(test, IS_ERR(ctx->filp),
 			       "open after a second close: %ld", PTR_ERR(ctx->filp));
@@ -201,7 +194,7 @@ static void fsled_release_turns_every_led_off(struct kunit *test)
 
 		KUNIT_EXPECT_EQ_MSG(test, ret, 0L, "FSLED_ON %u", led);
 	}
-	ioctl_close(ctx->filp);
+	kdkit_close(ctx->filp);
 	ctx->filp = NULL;
 	fsled_regs_read(ctx->hw, &got);
 	fsled_expect_regs(test, &got, &base, "after the last close");
@@ -324,7 +317,7 @@ static int width_reload(struct kunit *test)
 {
 	struct ioctl_ctx *ctx = test->priv;
 
-	ioctl_close(ctx->filp);
+	kdkit_close(ctx->filp);
 	ctx->filp = NULL;
 	kdkit_driver_exit();
 	ctx->loaded = false;

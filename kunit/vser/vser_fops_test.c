@@ -67,9 +67,7 @@ static void vser_fops_exit(struct kunit *test)
 		return;		/* init failed: there is no driver to unload */
 	for (minor = 0; minor < VSER_DEFAULT_NDEVS; minor++)
 		if (!IS_ERR_OR_NULL(ctx->port[minor]))
-			filp_close(ctx->port[minor], NULL);
-	/* A kthread's last fput() is deferred: release before the driver goes. */
-	flush_delayed_fput();
+			kdkit_close(ctx->port[minor]);
 	kdkit_driver_exit();
 }
 
@@ -351,6 +349,101 @@ static void vser_write_bad_pointer_returns_efault(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vser_read(test, 0, 4), -EAGAIN);
 }
 
+/*
+ * Two reads (or two writes) of one byte at once, on port 0, with one
+ * byte (or one free byte) between them. Whatever instruction of read()
+ * (or write()) the first is stopped at when the second comes, one of
+ * them moves the byte and the other gets -EAGAIN. A lock dropped before
+ * the copy lets both past the check, and one moves nothing.
+ */
+struct at_once {
+	struct file *port;
+	char __user *buf[2];
+	ssize_t ret[2];
+	bool write;
+};
+
+static void at_once_run(struct at_once *a, unsigned int i)
+{
+	if (a->write)
+		a->ret[i] = a->port->f_op->write(a->port, a->buf[i], 1, &(loff_t){ 0 });
+	else
+		a->ret[i] = a->port->f_op->read(a->port, a->buf[i], 1, &(loff_t){ 0 });
+}
+
+static void at_once_first(void *data)
+{
+	at_once_run(data, 0);
+}
+
+static void at_once_second(void *data)
+{
+	at_once_run(data, 1);
+}
+
+/* One byte in the FIFO for two reads, or one free byte for two writes. */
+static bool at_once_reset(struct kunit *test, struct at_once *a)
+{
+	static const char fill[VSER_DEFAULT_FIFO_SIZE];
+	struct vser_ctx *ctx = test->priv;
+	size_t n = a->write ? sizeof(fill) - 1 : 1;
+
+	while (a->port->f_op->read(a->port, ctx->ubuf, BUF_SIZE, &(loff_t){ 0 }) > 0)
+		;
+	if (copy_to_user(ctx->ubuf, fill, n) ||
+	    a->port->f_op->write(a->port, ctx->ubuf, n, &(loff_t){ 0 }) != n) {
+		KUNIT_FAIL(test, "cannot leave %zu bytes in the FIFO for the next round", n);
+		return false;
+	}
+	return true;
+}
+
+/* Called between rounds, with kprobes set: it must not abort the case. */
+static bool at_once_check(struct kunit *test, void *data, const void *stopped_at)
+{
+	struct at_once *a = data;
+	const char *what = a->write ? "writes at once with room for one byte" :
+				      "reads at once with one byte in the FIFO";
+	bool one = (a->ret[0] == 1 && a->ret[1] == -EAGAIN) ||
+		   (a->ret[0] == -EAGAIN && a->ret[1] == 1);
+
+	KUNIT_EXPECT_TRUE_MSG(test, one,
+			      "two 1-byte %s, the first stopped at %pS while the second ran: they returned %zd and %zd, expected 1 and -EAGAIN",
+			      what, stopped_at, a->ret[0], a->ret[1]);
+	return one && at_once_reset(test, a);
+}
+
+static void at_once(struct kunit *test, bool write)
+{
+	struct vser_ctx *ctx = test->priv;
+	struct at_once a = {
+		.port = ctx->port[0],
+		.buf = { ctx->ubuf, ctx->ubuf + BUF_SIZE / 2 },
+		.write = write,
+	};
+	struct kdkit_interleave il = {
+		.fn = write ? (void *)a.port->f_op->write : (void *)a.port->f_op->read,
+		.first = at_once_first,
+		.second = at_once_second,
+		.check = at_once_check,
+		.data = &a,
+		.mm = current->mm,
+	};
+
+	KUNIT_ASSERT_TRUE(test, at_once_reset(test, &a));
+	kdkit_interleave(test, &il);
+}
+
+static void vser_two_reads_at_once_take_one_byte_once(struct kunit *test)
+{
+	at_once(test, false);
+}
+
+static void vser_two_writes_at_once_fill_one_space_once(struct kunit *test)
+{
+	at_once(test, true);
+}
+
 static struct kunit_case vser_fops_cases[] = {
 	KUNIT_CASE(vser_read_returns_what_was_written),
 	KUNIT_CASE(vser_read_empty_nonblocking_returns_eagain),
@@ -369,6 +462,8 @@ static struct kunit_case vser_fops_cases[] = {
 	KUNIT_CASE(vser_open_port_holds_the_module),
 	KUNIT_CASE(vser_read_bad_pointer_returns_efault),
 	KUNIT_CASE(vser_write_bad_pointer_returns_efault),
+	KUNIT_CASE(vser_two_reads_at_once_take_one_byte_once),
+	KUNIT_CASE(vser_two_writes_at_once_fill_one_space_once),
 	{}
 };
 

@@ -144,8 +144,7 @@ static void vser_init_honours_its_parameters(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, copy_to_user(ubuf, data, 256), 0);
 		KUNIT_EXPECT_EQ_MSG(test, f->f_op->write(f, ubuf, 256, &f->f_pos), 128L,
 				    "a write of 256 bytes to an empty port with fifo_size=100");
-		filp_close(f, NULL);
-		flush_delayed_fput();
+		kdkit_close(f);
 	} else {
 		KUNIT_FAIL(test, "open " VSER_DEV_PREFIX "7 with ndevs=8: %ld", PTR_ERR(f));
 	}

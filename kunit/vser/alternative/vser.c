@@ -3,14 +3,17 @@
  * A second correct vser, in another style, for the kit's own tests: any
  * driver that honours vser_ioctl.h must pass the vser suites, whatever its
  * insides. Here: one kcalloc'd array of ports instead of one kzalloc each,
- * a spinlock and a bounce buffer instead of a mutex and kfifo_to_user(),
- * and a count of ports brought up instead of per-port error labels.
+ * a spinlock and a bounce buffer instead of a mutex and kfifo_to_user()
+ * (with a mutex for readers and one for writers, so that the check of the
+ * FIFO and the move stay one step), and a count of ports brought up
+ * instead of per-port error labels.
  */
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/kfifo.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -25,6 +28,7 @@ module_param(fifo_size, uint, 0444);
 struct port {
 	struct kfifo fifo;
 	spinlock_t lock;	/* fifo and settings */
+	struct mutex rd, wr;	/* one reader, one writer at a time */
 	wait_queue_head_t wait;	/* readers and writers alike */
 	struct fasync_struct *async;
 	u32 baud;
@@ -71,19 +75,27 @@ static ssize_t port_read(struct file *f, char __user *buf, size_t n, loff_t *pos
 
 	if (!n)
 		return 0;
+	if (mutex_lock_interruptible(&p->rd))
+		return -ERESTARTSYS;
 	while (!port_len(p)) {
+		mutex_unlock(&p->rd);
 		if (f->f_flags & O_NONBLOCK)
 			return -EAGAIN;
 		if (wait_event_interruptible(p->wait, port_len(p)))
 			return -ERESTARTSYS;
+		if (mutex_lock_interruptible(&p->rd))
+			return -ERESTARTSYS;
 	}
 	tmp = kmalloc(min_t(size_t, n, fifo_size), GFP_KERNEL);
-	if (!tmp)
+	if (!tmp) {
+		mutex_unlock(&p->rd);
 		return -ENOMEM;
+	}
 	spin_lock(&p->lock);
 	got = kfifo_out_peek(&p->fifo, tmp, min_t(size_t, n, fifo_size));
 	spin_unlock(&p->lock);
 	if (copy_to_user(buf, tmp, got)) {
+		mutex_unlock(&p->rd);
 		kfree(tmp);
 		return -EFAULT;
 	}
@@ -92,6 +104,7 @@ static ssize_t port_read(struct file *f, char __user *buf, size_t n, loff_t *pos
 	for (i = 0; i < got; i++)	/* 6.1 has no kfifo_skip_count() */
 		kfifo_skip(&p->fifo);
 	spin_unlock(&p->lock);
+	mutex_unlock(&p->rd);
 	wake_up_interruptible(&p->wait);
 	return got;
 }
@@ -104,19 +117,28 @@ static ssize_t port_write(struct file *f, const char __user *buf, size_t n, loff
 
 	if (!n)
 		return 0;
+	if (mutex_lock_interruptible(&p->wr))
+		return -ERESTARTSYS;
 	while (port_len(p) == kfifo_size(&p->fifo)) {
+		mutex_unlock(&p->wr);
 		if (f->f_flags & O_NONBLOCK)
 			return -EAGAIN;
 		if (wait_event_interruptible(p->wait, port_len(p) < kfifo_size(&p->fifo)))
 			return -ERESTARTSYS;
+		if (mutex_lock_interruptible(&p->wr))
+			return -ERESTARTSYS;
 	}
+	/* Only readers run beside us: the room can only grow. */
 	room = kfifo_size(&p->fifo) - port_len(p);
 	tmp = memdup_user(buf, min_t(size_t, n, room));
-	if (IS_ERR(tmp))
+	if (IS_ERR(tmp)) {
+		mutex_unlock(&p->wr);
 		return PTR_ERR(tmp);
+	}
 	spin_lock(&p->lock);
 	put = kfifo_in(&p->fifo, tmp, min_t(size_t, n, room));
 	spin_unlock(&p->lock);
+	mutex_unlock(&p->wr);
 	kfree(tmp);
 	wake_up_interruptible(&p->wait);
 	kill_fasync(&p->async, SIGIO, POLL_IN);
@@ -208,6 +230,8 @@ static int port_up(unsigned int i)
 	if (ret)
 		return ret;
 	spin_lock_init(&p->lock);
+	mutex_init(&p->rd);
+	mutex_init(&p->wr);
 	init_waitqueue_head(&p->wait);
 	p->baud = VSER_DEFAULT_BAUD;
 	p->frame = (struct vser_frame){ 8, VSER_PARITY_NONE, 1, 0 };
