@@ -16,6 +16,7 @@
 #include <linux/kthread.h>
 #include <linux/random.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <kunit/test.h>
 #include "edudma_board_test.h"
@@ -506,6 +507,74 @@ static void edudma_a_foreign_interrupt_does_not_end_a_transfer(struct kunit *tes
 			    "a read returned old bytes: an interrupt that was not the DMA's ended its wait (check the status bit)");
 }
 
+/* A read in a thread that takes a signal while edu copies. */
+struct signalled {
+	struct file *filp;
+	struct mm_struct *mm;
+	char __user *ubuf;
+	void __iomem *regs;
+	ssize_t n;
+	bool still_copying;	/* edu still ran the transfer when read returned */
+	struct completion done;
+};
+
+static int signalled_run(void *data)
+{
+	struct signalled *s = data;
+
+	allow_signal(SIGUSR1);
+	kthread_use_mm(s->mm);
+	s->n = s->filp->f_op->read(s->filp, s->ubuf, 256, &(loff_t){ 0 });
+	s->still_copying = readl(s->regs + EDU_TEST_DMA_CMD) & EDU_TEST_DMA_RUN;
+	kthread_unuse_mm(s->mm);
+	complete(&s->done);
+	return 0;
+}
+
+/*
+ * A signal comes while a read waits for edu. The driver may wait on, or
+ * give up with -ERESTARTSYS once the device is done, but never return
+ * while edu still copies into a buffer it is about to unmap or reuse.
+ */
+static void edudma_a_signal_never_ends_a_transfer_early(struct kunit *test)
+{
+	struct xfer_ctx *ctx = test->priv;
+	u32 path;
+
+	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		struct signalled s = {
+			.filp = ctx->filp, .mm = current->mm, .ubuf = ctx->ubuf,
+			.regs = ctx->hw->regs,
+		};
+		struct task_struct *task;
+		bool seen = false;
+		int i;
+
+		xfer_set_path(test, path);
+		init_completion(&s.done);
+		task = kthread_run(signalled_run, &s, "edudma-signalled");
+		KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+		get_task_struct(task);
+		for (i = 0; i < 20000 && !seen && !completion_done(&s.done); i++) {
+			seen = readl(ctx->hw->regs + EDU_TEST_DMA_CMD) & EDU_TEST_DMA_RUN;
+			if (!seen)
+				usleep_range(50, 100);
+		}
+		if (seen)
+			send_sig(SIGUSR1, task, 1);
+		wait_for_completion(&s.done);
+		put_task_struct(task);
+		KUNIT_ASSERT_TRUE_MSG(test, seen, "a %s read started no transfer of edu's",
+				      path_names[path]);
+		KUNIT_EXPECT_FALSE_MSG(test, s.still_copying,
+				       "a signal ended a %s read (%zd) while edu was still copying: wait for the transfer's end",
+				       path_names[path], s.n);
+		KUNIT_EXPECT_TRUE_MSG(test, s.n == 256 || s.n == -ERESTARTSYS,
+				      "a %s read that took a signal returned %zd: 256, or -ERESTARTSYS once edu is done",
+				      path_names[path], s.n);
+	}
+}
+
 /* One of two threads that transfer through one open file at once. */
 struct xfer_racer {
 	struct file *filp;
@@ -732,6 +801,7 @@ static struct kunit_case dma_xfer_cases[] = {
 	KUNIT_CASE(edudma_times_out_without_interrupt),
 	KUNIT_CASE(edudma_a_late_interrupt_does_not_end_the_next_wait),
 	KUNIT_CASE(edudma_a_foreign_interrupt_does_not_end_a_transfer),
+	KUNIT_CASE(edudma_a_signal_never_ends_a_transfer_early),
 	KUNIT_CASE(edudma_two_transfers_at_once_stay_apart),
 	KUNIT_CASE(edudma_mapping_failure_returns_enomem),
 	KUNIT_CASE(edudma_zero_length_transfers_return_0),
