@@ -116,6 +116,29 @@ SAME = 100
 REGISTERS = re.compile(r"^(RIP|RSP|RAX|RDX|RBP|R\d+|FS|CS|CR2|DR\d|PKRU|Code):")
 
 
+# The task a report came from ("CPU: 0 PID: 32 Comm: kworker/0:1 ...").
+# A case runs in KUnit's thread or in the kit's programs; these are the
+# kernel's own threads, where timers, work items and interrupts run.
+COMM = re.compile(r"\bComm: (\S+)")
+KERNEL_THREADS = re.compile(r"^(swapper|kworker|ksoftirqd|rcu_|migration|irq/)")
+IRQ_FRAME = re.compile(r"^\s*<(IRQ|SOFTIRQ|NMI)>\s*$")
+
+
+def report_context(report):
+    """A line to add to a report that came from an interrupt or a kernel
+    thread rather than from the running case: what set it off may have
+    been done by an earlier case (a timer or work item left behind)."""
+    comm = next((m[1] for m in map(COMM.search, report) if m), None)
+    if any(IRQ_FRAME.match(line) for line in report):
+        where = "an interrupt"
+    elif comm and KERNEL_THREADS.match(comm):
+        where = f"the kernel thread {comm}"
+    else:
+        return None
+    return (f"(this came from {where}, not from the case's own thread: "
+            f"a timer, work item or interrupt set up earlier, perhaps by an earlier case, may be the cause)")
+
+
 def located_reports(lines, context=25):
     """Kernel reports in a list of console lines: [(index of the report's
     first line, [its lines])]."""

@@ -203,6 +203,8 @@ class Outcome:
                 self.health.setdefault(suite, []).append(report)
                 continue
             why = "the kernel reported a problem while this case ran:"
+            context = ktap.report_context(report)
+            report = [context] + report if context else report
             case = self.cases[suite].get(running)
             if case is None or case.status == PASSED:
                 self.cases[suite][running] = Case(running, FAILED, [why] + report)
@@ -231,7 +233,9 @@ class Outcome:
             # If the console claims every case ran, it was forged: blame the first.
             crashed = next((c for c in left if c not in ran), left[0] if left else None)
             if crashed:
-                self.cases[suite][crashed] = Case(crashed, CRASHED, [f"{why}:"] + tail)
+                context = ktap.report_context(tail)
+                self.cases[suite][crashed] = Case(crashed, CRASHED,
+                                                  [f"{why}:"] + ([context] if context else []) + tail)
             return
         # Nothing was running a test: the crash came before or after them.
         self.notes.append(f"{why} outside any test case")

@@ -1,4 +1,5 @@
 """Folding boots into results: crashes, timeouts, reruns, forged or lost output."""
+import ktap
 import results
 from ktap import CRASHED, FAILED, PASSED
 
@@ -313,3 +314,29 @@ kdkit: done
 """)
     assert o.health == {}
     assert o.pending() == ["alpha.a2", "beta"]
+
+
+def test_a_crash_from_a_kernel_thread_says_an_earlier_case_may_have_set_it_off():
+    o = results.Outcome(PLAN)
+    console = """kdkit: group 1 begin
+    # Subtest: alpha
+    ok 1 a1
+BUG: KASAN: use-after-free in vser_timer_fn+0x10/0x20 [vser_kunit]
+CPU: 1 PID: 0 Comm: swapper/1 Tainted: G O 6.1.192 #1
+Call Trace:
+ <IRQ>
+ vser_timer_fn+0x10/0x20 [vser_kunit]
+ call_timer_fn+0x20/0x100
+"""
+    o.add_boot(channel(done=False).replace(f"kdkit: {SECRET} group 1 end\n", ""), console, False, 60, SECRET)
+    log = o.cases["alpha"]["a2"].log
+    assert o.cases["alpha"]["a2"].status == CRASHED
+    assert "came from an interrupt, not from the case's own thread" in log[1]
+    assert "use-after-free" in "\n".join(log)
+
+
+def test_a_crash_in_the_cases_own_thread_adds_no_such_note():
+    report = ["BUG: kernel NULL pointer dereference", "CPU: 0 PID: 40 Comm: kunit_try_catch",
+              "Call Trace:", " <TASK>", " vser_read+0x1/0x2"]
+    assert ktap.report_context(report) is None
+    assert "kworker/0:1" in ktap.report_context(["CPU: 0 PID: 9 Comm: kworker/0:1 Tainted: G", "Call Trace:"])
