@@ -11,26 +11,35 @@
  * first round runs the threads one after the other and notes which
  * instructions the first reaches; each later round stops it at one of
  * them. The kprobe handler runs like an NMI, with interrupts off, so it
- * can neither sleep nor wake anyone, and jiffies (this VM's clock: TCG's
- * TSC is unstable) may stand still while it waits. It waits, counting TSC
- * cycles, until the second thread has finished, or sleeps (blocked on a
- * lock the first holds), or ROUND_WAIT_MS pass (spinning on one). The
- * second thread polls for its start. The threads are bound to CPUs 0 and 1.
+ * can neither sleep nor wake anyone. It waits until the second thread has
+ * finished, or sleeps (blocked on a lock the first holds). Elapsed time
+ * and even the guest's CPU time say nothing about the second thread's
+ * progress: on a busy host its vCPU may not run for a while. So the first
+ * is never stopped where the second could only spin on it: where it holds
+ * a spinlock, or has preemption or interrupts off (noted in the first
+ * round); and while it waits it shows as off its CPU, so that a mutex it
+ * holds makes the second sleep rather than spin. ROUND_LIMIT_SPINS is
+ * only a guard against a second thread that spins on something else,
+ * counted in turns of the wait, for no clock can be read here: jiffies
+ * stand still with interrupts off, and this VM has no calibrated TSC.
+ * The second thread polls for its start. The threads are bound to CPUs 0
+ * and 1.
  */
 #include <linux/completion.h>
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
-#include <asm/tsc.h>
 #include "kdkit.h"
 
-#define ROUND_WAIT_MS	5
+#define ROUND_LIMIT_SPINS	(5 * 1000 * 1000)	/* about 0.8 s here */
 
 struct round {
 	const struct kdkit_interleave *il;
 	void *stop_at;			/* NULL: run one after the other */
 	unsigned long *reached;		/* the offsets the first thread reached */
+	unsigned long *atomic;		/* ... with a spinlock or preemption off */
+	int depth;			/* preemption depth at its first instruction */
 	struct task_struct *first, *second;
 	struct completion start[2], done[2];
 	bool stopped, first_finished, second_started, second_finished, quit;
@@ -39,31 +48,46 @@ struct round {
 /* One round at a time: the kprobe handler finds its round here. */
 static struct round *current_round;
 
-static bool second_waits(struct round *r)
+/* Has the second thread finished, or gone to sleep? */
+static bool second_done_or_asleep(struct round *r)
 {
 	struct task_struct *t = r->second;
 
-	return READ_ONCE(r->second_started) && READ_ONCE(t->__state) != TASK_RUNNING &&
-	       !READ_ONCE(t->on_cpu);
+	return READ_ONCE(r->second_finished) ||
+	       (READ_ONCE(r->second_started) && READ_ONCE(t->__state) != TASK_RUNNING &&
+		!READ_ONCE(t->on_cpu));
 }
 
 static int stop_first(struct kprobe *p, struct pt_regs *regs)
 {
 	struct round *r = READ_ONCE(current_round);
-	u64 start = get_cycles();
+	unsigned long spins = 0;
 
 	if (!r || current != r->first || r->stopped)
 		return 0;
 	if (!r->stop_at) {
-		__set_bit(p->addr - (kprobe_opcode_t *)r->il->fn, r->reached);
+		unsigned long off = p->addr - (kprobe_opcode_t *)r->il->fn;
+		int depth = preempt_count() & PREEMPT_MASK;
+
+		if (r->depth < 0)
+			r->depth = depth;
+		__set_bit(off, r->reached);
+		if (depth > r->depth || !(regs->flags & X86_EFLAGS_IF))
+			__set_bit(off, r->atomic);
 		return 0;
 	}
 	if (p->addr != r->stop_at)
 		return 0;
 	WRITE_ONCE(r->stopped, true);
-	while (!READ_ONCE(r->second_finished) && !second_waits(r) &&
-	       get_cycles() - start < (u64)tsc_khz * ROUND_WAIT_MS)
+	/*
+	 * A mutex's waiter spins while the owner is on a CPU: show this
+	 * thread as off its CPU meanwhile. Preemption is off, so the
+	 * scheduler itself never sees it.
+	 */
+	WRITE_ONCE(current->on_cpu, 0);
+	while (!second_done_or_asleep(r) && ++spins < ROUND_LIMIT_SPINS)
 		cpu_relax();
+	WRITE_ONCE(current->on_cpu, 1);
 	return 0;
 }
 
@@ -174,9 +198,9 @@ static void run_round(struct round *r)
 void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 {
 	unsigned long size = function_size(il->fn), off, step;
-	struct round r = { .il = il };
+	struct round r = { .il = il, .depth = -1 };
 	struct kprobe *kp, **armed;
-	unsigned int n = 0;
+	unsigned int n = 0, reached;
 	bool go_on;
 
 	KUNIT_ASSERT_GT_MSG(test, size, 0UL, "no size for %ps in kallsyms", il->fn);
@@ -185,7 +209,8 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 	kp = kunit_kcalloc(test, size, sizeof(*kp), GFP_KERNEL);
 	armed = kunit_kcalloc(test, size, sizeof(*armed), GFP_KERNEL);
 	r.reached = kunit_kcalloc(test, BITS_TO_LONGS(size), sizeof(long), GFP_KERNEL);
-	KUNIT_ASSERT_TRUE(test, kp && armed && r.reached);
+	r.atomic = kunit_kcalloc(test, BITS_TO_LONGS(size), sizeof(long), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, kp && armed && r.reached && r.atomic);
 	for (off = 0; off < 2; off++) {
 		init_completion(&r.start[off]);
 		init_completion(&r.done[off]);
@@ -210,6 +235,9 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 
 	run_round(&r);
 	go_on = il->check(test, il->data, NULL);
+	reached = bitmap_weight(r.reached, size);
+	/* Stopped there, the first would hold up the second's CPU or spinlock. */
+	bitmap_andnot(r.reached, r.reached, r.atomic, size);
 	for_each_set_bit(off, r.reached, size) {
 		if (!go_on)
 			break;
@@ -220,7 +248,7 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 	if (n)
 		unregister_kprobes(armed, n);
 	threads_end(&r);
-	KUNIT_EXPECT_GT_MSG(test, bitmap_weight(r.reached, size), 0U,
+	KUNIT_EXPECT_GT_MSG(test, reached, 0U,
 			    "the first thread never ran an instruction of %ps", il->fn);
 }
 EXPORT_SYMBOL_GPL(kdkit_interleave);

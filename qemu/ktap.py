@@ -129,7 +129,9 @@ def report_context(report):
     thread rather than from the running case: what set it off may have
     been done by an earlier case (a timer or work item left behind)."""
     comm = next((m[1] for m in map(COMM.search, report) if m), None)
-    if any(IRQ_FRAME.match(line) for line in report):
+    # The watchdog reports from its timer interrupt on the task it found stuck.
+    watchdog = bool(report) and "watchdog:" in report[0]
+    if any(IRQ_FRAME.match(line) for line in report) and not watchdog:
         where = "an interrupt"
     elif comm and KERNEL_THREADS.match(comm):
         where = f"the kernel thread {comm}"

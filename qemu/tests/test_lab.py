@@ -52,9 +52,11 @@ def test_the_fsled_plan_loads_the_board_before_the_tests():
     assert built.files() == ["/b/board.ko", "/b/fsled_kunit.ko", "/b/kdkit.ko"]
 
 
-def test_only_fsled_has_a_board_and_two_cpus():
+def test_boards_give_racing_labs_two_cpus_and_others_none():
     assert lab.board("fsled").devices == ("gpio",) and lab.board("fsled").cpus == 2
-    assert lab.board("vser") == lab.Board()
+    # vser's two-threads cases need a CPU for each thread.
+    assert lab.board("vser") == lab.Board(cpus=2)
+    assert lab.board("hello") == lab.Board()
 
 
 def test_a_kit_program_is_compiled_once_per_source(tmp_path, monkeypatch):

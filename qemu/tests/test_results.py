@@ -340,3 +340,7 @@ def test_a_crash_in_the_cases_own_thread_adds_no_such_note():
               "Call Trace:", " <TASK>", " vser_read+0x1/0x2"]
     assert ktap.report_context(report) is None
     assert "kworker/0:1" in ktap.report_context(["CPU: 0 PID: 9 Comm: kworker/0:1 Tainted: G", "Call Trace:"])
+    # A soft lockup is reported from the watchdog's timer, about the case.
+    assert ktap.report_context(["watchdog: BUG: soft lockup - CPU#0 stuck for 6s! [kunit_try_catch:57]",
+                                "CPU: 0 PID: 57 Comm: kunit_try_catch", "Call Trace:", " <IRQ>",
+                                " watchdog_timer_fn+0x1bb/0x1c8"]) is None
