@@ -129,7 +129,8 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     bdir = tempfile.mkdtemp(prefix="kdkit-build-")
     runs = tempfile.mkdtemp(prefix="kdkit-runs-")
     try:
-        run = kdkit.run_lab(lab, scratch, strict, bdir=bdir, runs=runs, sandboxed=True, vms=vms)
+        run = kdkit.run_lab(lab, scratch, strict, bdir=bdir, runs=runs, sandboxed=True, vms=vms,
+                            moot=lambda outcome: rubric.moot(items, outcome))
     except labmod.ObjectRefused as e:
         problems = str(e).splitlines()
         return LabGrade(lab, zero(f"refused: {problems[0]}"),

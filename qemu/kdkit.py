@@ -190,11 +190,13 @@ def parallel_vms():
     return int(want)
 
 
-def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vms=None):
+def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vms=None,
+            moot=None):
     """Build lab from srcdir (in the sandbox, for grading) and run its VMs
     until every case has a result, up to vms of them at once (default
     parallel_vms()). The first VMs start while the lab builds, and wait for
-    it. Raises LabError if it does not build."""
+    it. moot(outcome), if given, names cases not worth another boot.
+    Raises LabError if it does not build."""
     flavour = "strict" if strict else "fast"
     kdir = kernel_dir(flavour)
     outcome = results.Outcome(labmod.expected_cases(lab))
@@ -256,6 +258,9 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
             tests_secs += wall - slowest_start
             fold(outcome, todo, done, stops, left)
             restores += sum(run.restored for run in done)
+            if moot:
+                outcome.settle(moot(outcome), "an item it counts for has already failed, "
+                               "so it could not change the grade")
         if not outcome.pending():
             break
         if left < 1:

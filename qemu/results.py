@@ -244,6 +244,11 @@ class Outcome:
                 if ran(suite, c):
                     self.cases[suite].setdefault(c, Case(c, CRASHED, [f"{why} outside any test case:"] + tail))
 
+    def settle(self, pairs, why):
+        """Fail these (suite, case) pairs without running them, saying why."""
+        for suite, case in pairs:
+            self.cases[suite].setdefault(case, Case(case, FAILED, [f"not run: {why}"]))
+
     def give_up(self, why, suites=None):
         """Fail every case (of suites, or of all) that has no result yet,
         saying why."""

@@ -105,6 +105,22 @@ def load(lab, rubric_path=None):
     return items
 
 
+def moot(items, outcome):
+    """The cases with no result yet that cannot change the score: each item
+    that counts them has already lost a case, or needs an item that has.
+    Grading need not run them (a driver that hangs in every read would
+    otherwise cost a boot for each case that reads)."""
+    lost, owners = {}, {}
+    for item in items:
+        lost[item.name] = (any(c in outcome.cases[s] and outcome.cases[s][c].status != PASSED
+                               for s, c in item.cases)
+                           or bool(item.needs and lost[item.needs]))
+        for sc in item.cases:
+            owners.setdefault(sc, []).append(item.name)
+    return sorted((s, c) for (s, c), names in owners.items()
+                  if c not in outcome.cases[s] and all(lost[n] for n in names))
+
+
 def score(items, outcome):
     """Score each item from a results.Outcome, prerequisites first."""
     scored, passed = [], {}

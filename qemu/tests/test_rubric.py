@@ -65,3 +65,21 @@ def write(tmp_path, text):
 def test_a_wrong_rubric_is_refused_with_a_reason(tmp_path, text, message):
     with pytest.raises(rubric.RubricError, match=message):
         rubric.load("hello", write(tmp_path, text))
+
+
+def test_cases_that_cannot_change_the_score_are_moot():
+    items = rubric.load("vser")
+    o = results.Outcome(lab.expected_cases("vser"))
+    o.cases["vser_fops"]["vser_read_returns_what_was_written"] = Case(
+        "vser_read_returns_what_was_written", FAILED, [])
+    moot = rubric.moot(items, o)
+    # The rest of the failed item, and what needs it, cannot score...
+    assert ("vser_fops", "vser_read_short_leaves_the_rest") in moot
+    assert ("vser_user", "vser_user_two_readers_one_byte") in moot
+    # ...but what does not need it still can, and ran cases are settled.
+    assert ("vser_fops", "vser_ioctl_baud_round_trips") not in moot
+    assert ("vser_user", "vser_user_minor_past_the_ports_is_no_device") not in moot
+    assert ("vser_fops", "vser_read_returns_what_was_written") not in moot
+    o.settle(moot, "cannot change the grade")
+    assert o.cases["vser_user"]["vser_user_two_readers_one_byte"].log == ["not run: cannot change the grade"]
+    assert rubric.moot(items, outcome_of("vser")) == []
