@@ -11,6 +11,7 @@
 #define KDKIT_H
 
 #include <kunit/test.h>
+#include <linux/stringify.h>
 
 /*
  * What kdkit.ko prints when the test module's cases changed while they
@@ -116,8 +117,22 @@ struct kdkit_interleave {
 
 void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il);
 
-/* Close @filp; its release() has run when this returns (kdkit_close.c). */
+/* Close @filp; its release() has run when this returns (kdkit_file.c). */
 void kdkit_close(struct file *filp);
+
+/*
+ * Expect ioctl @cmd on @filp to return @want. Macros, so that a failure
+ * names the command as written: inside KUNIT_EXPECT_EQ() a command such
+ * as VSER_GET_BAUD prints as its whole _IOR() expansion.
+ */
+#define KDKIT_EXPECT_IOCTL(test, filp, cmd, arg, want) \
+	kdkit_expect_ioctl(test, filp, cmd, #cmd " at " __FILE__ ":" __stringify(__LINE__), \
+			   (unsigned long)(arg), want, false)
+#define KDKIT_ASSERT_IOCTL(test, filp, cmd, arg, want) \
+	kdkit_expect_ioctl(test, filp, cmd, #cmd " at " __FILE__ ":" __stringify(__LINE__), \
+			   (unsigned long)(arg), want, true)
+bool kdkit_expect_ioctl(struct kunit *test, struct file *filp, unsigned int cmd,
+			const char *what, unsigned long arg, long want, bool fatal);
 
 /*
  * A buffer in a user address space, for calling a driver's file

@@ -24,6 +24,22 @@ LOCKDEP = re.compile(r"possible recursive locking|possible circular locking|inco
 REPORT_LINES = 80
 
 
+# What a failed unload means for the student's code (errno texts as busybox prints them).
+UNLOAD = {
+    "Resource temporarily unavailable": "the module is still in use: a file left open, or a "
+    "reference taken (try_module_get(), a cdev's .owner) and never given back",
+    "Device or resource busy": "another module still uses it",
+}
+
+
+def explained(note):
+    """A note from /init, with what it means for the student when known."""
+    m = re.match(r"rmmod (\S+) failed: (.*)$", note)
+    if m and m[2] in UNLOAD:
+        return f"{note} ({UNLOAD[m[2]]})"
+    return note
+
+
 def read_channel(text, secret):
     """Split the results channel into ({suite: ktap text}, [notes], done).
     Only markers that carry the boot's secret count: /init knows it, the
@@ -86,7 +102,7 @@ class Outcome:
         for note in notes:
             # In a dirty kernel, a module's load fails for what was left.
             if "failed" in note and dirty is None:
-                self.notes.append(note)
+                self.notes.append(explained(note))
         if any(TAMPERED in l for l in lines):
             why = (f"{TAMPERED[7:]} while they ran (the kit's cases are not the "
                    "driver's to change): no result of this run counts")

@@ -767,26 +767,21 @@ static void edudma_path_ioctls_round_trip(struct kunit *test)
 	u32 path, got;
 
 	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
-		/* _IOW: the driver reads the argument and never writes it. */
+		/* _IOW: the driver reads the argument and never writes it (-EFAULT). */
 		void __user *ro = kdkit_umem_alloc_ro(test, &path, sizeof(path));
 
-		KUNIT_EXPECT_EQ_MSG(test, f->f_op->unlocked_ioctl(f, EDUDMA_SET_PATH,
-								  (unsigned long)ro), 0L,
-				    "EDUDMA_SET_PATH %s from a read-only page: does it write back?",
-				    path_names[path]);
+		KDKIT_EXPECT_IOCTL(test, f, EDUDMA_SET_PATH, ro, 0);
 		KUNIT_ASSERT_EQ(test, put_user(7U, (u32 __user *)ctx->ubuf), 0);
-		KUNIT_EXPECT_EQ_MSG(test, f->f_op->unlocked_ioctl(f, EDUDMA_SET_PATH, arg), -EINVAL,
-				    "EDUDMA_SET_PATH 7");
-		KUNIT_ASSERT_EQ(test, f->f_op->unlocked_ioctl(f, EDUDMA_GET_PATH, arg), 0L);
+		KDKIT_EXPECT_IOCTL(test, f, EDUDMA_SET_PATH, arg, -EINVAL);
+		KDKIT_ASSERT_IOCTL(test, f, EDUDMA_GET_PATH, arg, 0);
 		KUNIT_ASSERT_EQ(test, get_user(got, (u32 __user *)ctx->ubuf), 0);
 		KUNIT_EXPECT_EQ_MSG(test, got, path, "EDUDMA_GET_PATH after setting %s, then 7",
 				    path_names[path]);
 	}
-	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, EDUDMA_GET_PATH, 1), -EFAULT);
-	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, EDUDMA_SET_PATH, 1), -EFAULT);
-	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, _IO(EDUDMA_IOC_MAGIC, 9), arg), -ENOTTY);
-	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, _IOR(EDUDMA_IOC_MAGIC, 1, __u64), arg),
-			-ENOTTY);
+	KDKIT_EXPECT_IOCTL(test, f, EDUDMA_GET_PATH, 1, -EFAULT);
+	KDKIT_EXPECT_IOCTL(test, f, EDUDMA_SET_PATH, 1, -EFAULT);
+	KDKIT_EXPECT_IOCTL(test, f, _IO(EDUDMA_IOC_MAGIC, 9), arg, -ENOTTY);
+	KDKIT_EXPECT_IOCTL(test, f, _IOR(EDUDMA_IOC_MAGIC, 1, __u64), arg, -ENOTTY);
 	KUNIT_EXPECT_PTR_EQ_MSG(test, f->f_op->owner, kdkit_driver_module(),
 				"edudma's file_operations have no .owner = THIS_MODULE");
 }

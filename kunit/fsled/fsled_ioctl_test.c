@@ -336,10 +336,8 @@ static void width_switch_bank(struct kunit *test, unsigned int bank)
 	for (led = 0; led < FSLED_NR_LEDS; led++) {
 		if (fsled_pins[led].bank != bank)
 			continue;
-		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_ON, led), 0L,
-				    "FSLED_ON %u", led);
-		KUNIT_EXPECT_EQ_MSG(test, ioctl_call(ctx->filp, FSLED_OFF, led), 0L,
-				    "FSLED_OFF %u", led);
+		KDKIT_EXPECT_IOCTL(test, ctx->filp, FSLED_ON, led, 0);
+		KDKIT_EXPECT_IOCTL(test, ctx->filp, FSLED_OFF, led, 0);
 	}
 }
 

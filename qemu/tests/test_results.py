@@ -344,3 +344,10 @@ def test_a_crash_in_the_cases_own_thread_adds_no_such_note():
     assert ktap.report_context(["watchdog: BUG: soft lockup - CPU#0 stuck for 6s! [kunit_try_catch:57]",
                                 "CPU: 0 PID: 57 Comm: kunit_try_catch", "Call Trace:", " <IRQ>",
                                 " watchdog_timer_fn+0x1bb/0x1c8"]) is None
+
+
+def test_a_failed_unload_says_what_it_means():
+    note = results.explained("rmmod vser_kunit failed: Resource temporarily unavailable")
+    assert note.startswith("rmmod vser_kunit failed: Resource temporarily unavailable (")
+    assert "a file left open" in note
+    assert results.explained("insmod x.ko failed") == "insmod x.ko failed"

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Close a file and return only once the driver's release() has run.
+ * A driver's file operations, called from a test.
  *
+ * kdkit_close(): close a file and return only once the driver's release()
+ * has run.
  * A case runs in a kernel thread, whose last fput() is queued for a worker
  * that flush_delayed_fput() runs at once. But when a case aborts, KUnit
  * 6.1 runs the suite's exit in the loading process (insmod), whose last
@@ -14,6 +16,19 @@
 #include <linux/fs.h>
 #include <linux/kthread.h>
 #include "kdkit.h"
+
+bool kdkit_expect_ioctl(struct kunit *test, struct file *filp, unsigned int cmd,
+			const char *what, unsigned long arg, long want, bool fatal)
+{
+	long got = filp->f_op->unlocked_ioctl ? filp->f_op->unlocked_ioctl(filp, cmd, arg) :
+						-ENOTTY;
+
+	if (fatal)
+		KUNIT_ASSERT_EQ_MSG(test, got, want, "ioctl %s, on %pD", what, filp);
+	KUNIT_EXPECT_EQ_MSG(test, got, want, "ioctl %s, on %pD", what, filp);
+	return got == want;
+}
+EXPORT_SYMBOL_GPL(kdkit_expect_ioctl);
 
 struct close_work {
 	struct file *filp;
