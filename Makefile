@@ -32,8 +32,8 @@ setup: packages ## install packages, build both kernel flavours (fast, strict)
 	@bash qemu/build-kernel.sh fast
 	@bash qemu/build-kernel.sh strict
 
-test: kernel ## build LAB from SRC, boot, run its KUnit suites
-	@$(kdkit) test "$(LAB)" --src "$(SRC)" $(strict_flag)
+test: kernel ## build LAB from SRC, boot, run its KUnit suites [CASE=suite, case or suite.case, globs allowed]
+	@$(kdkit) test "$(LAB)" --src "$(SRC)" $(strict_flag) --case "$(CASE)"
 
 shell: kernel ## a VM with LAB's module loaded (leave: reboot -f, or Ctrl-a x)
 	@$(kdkit) shell "$(LAB)" --src "$(SRC)" $(strict_flag)

@@ -16,6 +16,7 @@ default one a core, up to 4), KDKIT_COLD=1 (boot every run instead of
 restoring the saved VM, qemu/snapshot.py).
 """
 import argparse
+import fnmatch
 import concurrent.futures
 import contextlib
 import functools
@@ -191,15 +192,17 @@ def parallel_vms():
 
 
 def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vms=None,
-            moot=None):
+            moot=None, plan=None):
     """Build lab from srcdir (in the sandbox, for grading) and run its VMs
     until every case has a result, up to vms of them at once (default
     parallel_vms()). The first VMs start while the lab builds, and wait for
-    it. moot(outcome), if given, names cases not worth another boot.
+    it. moot(outcome), if given, names cases not worth another boot; plan,
+    if given, is the part of the lab's [(suite, [case])] to run.
     Raises LabError if it does not build."""
     flavour = "strict" if strict else "fast"
     kdir = kernel_dir(flavour)
-    outcome = results.Outcome(labmod.expected_cases(lab))
+    whole_lab = plan is None
+    outcome = results.Outcome(plan or labmod.expected_cases(lab), labmod.expected_cases(lab))
     sizes = {suite: len(cases) for suite, cases in outcome.plan}
     runs = runs or os.path.join(CACHE, "runs")
     os.makedirs(runs, exist_ok=True)
@@ -213,7 +216,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
         """Start a round: the pending suites, in as many VMs as allowed."""
         groups = batches(outcome.pending(), vms, sizes)
         # A first run in one VM selects nothing: every suite, as a student's would.
-        whole = boots == 0 and len(groups) == 1
+        whole = whole_lab and boots == 0 and len(groups) == 1
         todo = [(boots + i + 1, sel, "" if whole else " ".join(sel))
                 for i, sel in enumerate(groups)]
         return todo, [pool.submit(boot_once, kdir, functools.partial(payload_of, only),
@@ -294,10 +297,29 @@ def fold(outcome, todo, done, stops, left):
                         f"{', '.join(sorted(worn))} did not run", worn)
 
 
+def selected_cases(lab, pattern):
+    """The part of lab's plan that CASE=pattern names: suites, cases or
+    suite.case, each a shell glob; several separated by commas or spaces."""
+    globs = pattern.replace(",", " ").split()
+    plan = []
+    for suite, cases in labmod.expected_cases(lab):
+        chosen = [c for c in cases if any(fnmatch.fnmatchcase(name, g) for g in globs
+                                          for name in (suite, c, f"{suite}.{c}"))]
+        if chosen:
+            plan.append((suite, chosen))
+    if not plan:
+        example = "{}.{}".format(*next((s, cs[0]) for s, cs in labmod.expected_cases(lab)))
+        raise labmod.LabError(f"CASE={pattern} names no case of {lab}: give a suite, a case or "
+                              f"suite.case, globs allowed (e.g. CASE={example}); "
+                              f"make test LAB={lab} lists them all")
+    return plan
+
+
 def run_tests(args):
     labmod.check_lab(args.lab)
     srcdir = labmod.resolve_src(args.lab, args.src)
-    run = run_lab(args.lab, srcdir, args.strict)
+    plan = selected_cases(args.lab, args.case) if args.case else None
+    run = run_lab(args.lab, srcdir, args.strict, plan=plan)
     if run.warnings.strip():
         print(run.warnings.rstrip())
     counts = report(run.outcome, run.origin)
@@ -306,8 +328,12 @@ def run_tests(args):
         print(f"console logs kept in {run.workdir}")
     else:
         shutil.rmtree(run.workdir, ignore_errors=True)
+    left_out = (sum(len(c) for _s, c in labmod.expected_cases(args.lab))
+                - sum(len(c) for _s, c in plan)) if plan else 0
     print(f"{counts[PASSED]} passed, {counts[FAILED]} failed"
-          + (f", {counts[SKIPPED]} skipped" if counts[SKIPPED] else ""))
+          + (f", {counts[SKIPPED]} skipped" if counts[SKIPPED] else "")
+          + (f"; {left_out} left out by CASE={args.case} (make test without CASE= runs them all)"
+             if left_out else ""))
     return (1 if failed else 0), run
 
 
@@ -470,6 +496,7 @@ def main(argv):
     p.add_argument("lab")
     p.add_argument("--src", default="labs")
     p.add_argument("--strict", action="store_true")
+    p.add_argument("--case", default="", help="only these cases: suite, case or suite.case globs")
     args = p.parse_args(argv)
     try:
         if args.action == "test":

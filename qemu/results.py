@@ -68,8 +68,10 @@ def read_channel(text, secret):
 class Outcome:
     """What is known so far about every expected case of a lab run."""
 
-    def __init__(self, plan):
-        self.plan = plan                          # [(suite, [case])]
+    def __init__(self, plan, suites=None):
+        self.plan = plan                          # [(suite, [case])] to run
+        # Each suite's whole list of cases, where the plan runs only some.
+        self.suites = dict(suites or plan)
         self.cases = {s: {} for s, _ in plan}     # suite -> case -> Case
         self.health = {}                          # suite -> [report lines]
         self.notes = []                           # problems outside suites
@@ -80,7 +82,7 @@ class Outcome:
         sel = []
         for suite, cases in self.plan:
             left = [c for c in cases if c not in self.cases[suite]]
-            if len(left) == len(cases):
+            if len(left) == len(self.suites[suite]):
                 sel.append(suite)
             else:
                 sel += [f"{suite}.{c}" for c in left]

@@ -351,3 +351,9 @@ def test_a_failed_unload_says_what_it_means():
     assert note.startswith("rmmod vser_kunit failed: Resource temporarily unavailable (")
     assert "a file left open" in note
     assert results.explained("insmod x.ko failed") == "insmod x.ko failed"
+
+
+def test_a_plan_of_some_cases_selects_them_one_by_one():
+    o = results.Outcome([("beta", ["b2"])], PLAN)
+    assert o.pending() == ["beta.b2"]
+    assert results.Outcome(PLAN).pending() == ["alpha", "beta"]

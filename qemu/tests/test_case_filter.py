@@ -1,0 +1,36 @@
+"""make test CASE=: a student reruns only what failed, and is told what was left out."""
+import os
+
+import pytest
+
+import kdkit
+import lab
+
+KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_case_globs_name_suites_cases_or_both():
+    assert kdkit.selected_cases("hello", "hello_module") == [
+        ("hello_module", ["hello_module_init_then_exit_succeeds", "hello_module_loads_twice"])]
+    assert kdkit.selected_cases("hello", "*_einval, hello_module.*twice") == [
+        ("hello_greet", ["hello_greet_null_name_returns_einval",
+                         "hello_greet_empty_name_returns_einval"]),
+        ("hello_module", ["hello_module_loads_twice"])]
+
+
+def test_a_case_that_names_nothing_says_what_to_give():
+    with pytest.raises(lab.LabError, match=r"CASE=nope names no case of hello: .*e\.g\. CASE=hello_"):
+        kdkit.selected_cases("hello", "nope")
+
+
+def test_a_run_of_some_cases_runs_only_those(capsys):
+    code = kdkit.main(["test", "hello", "--src", os.path.join(KIT, "solutions"),
+                       "--case", "hello_greet_exact_fit_succeeds"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "[PASSED] hello_greet_exact_fit_succeeds" in out
+    assert "hello_module_loads_twice" not in out
+    total = sum(len(c) for _s, c in lab.expected_cases("hello"))
+    assert out.rstrip().endswith(f"1 passed, 0 failed; {total - 1} left out by "
+                                 "CASE=hello_greet_exact_fit_succeeds (make test without CASE= "
+                                 "runs them all)")
