@@ -6,7 +6,7 @@ sys.path.insert(0, os.path.abspath("_ext"))
 
 project = "kdkit"
 copyright = "the kdkit authors"
-extensions = ["kdkit_cases", "kdkit_make", "kdkit_mutants", "kdkit_rubric"]
+extensions = ["kdkit_cases", "kdkit_make", "kdkit_mutants", "kdkit_rubric", "kdkit_skeleton"]
 html_theme = "furo"
 html_title = "kdkit: Linux driver labs"
 exclude_patterns = ["_build"]

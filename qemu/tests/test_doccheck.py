@@ -20,3 +20,4 @@ def test_settings_include_make_variables_and_environment():
     make, env = doccheck.documented_settings()
     assert {"LAB", "SRC", "STRICT", "AUDIENCE", "PRIVATE"} <= set(make)
     assert {"KDKIT_CACHE", "KDKIT_TIMEOUT", "KDKIT_PRIVATE"} <= set(env)
+
