@@ -35,8 +35,8 @@ setup: packages ## install packages, build both kernel flavours (fast, strict)
 test: kernel ## build LAB from SRC, boot, run its KUnit suites [CASE=suite, case or suite.case, globs allowed]
 	@$(kdkit) test "$(LAB)" --src "$(SRC)" $(strict_flag) --case "$(CASE)"
 
-shell: kernel ## a VM with LAB's module loaded (leave: reboot -f, or Ctrl-a x)
-	@$(kdkit) shell "$(LAB)" --src "$(SRC)" $(strict_flag)
+shell: kernel ## a VM with LAB's module loaded [PARAMS="ndevs=4 ..."] (leave: reboot -f, or Ctrl-a x)
+	@$(kdkit) shell "$(LAB)" --src "$(SRC)" $(strict_flag) --params "$(PARAMS)"
 
 panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"

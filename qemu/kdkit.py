@@ -16,14 +16,15 @@ default one a core, up to 4), KDKIT_COLD=1 (boot every run instead of
 restoring the saved VM, qemu/snapshot.py).
 """
 import argparse
-import fnmatch
 import concurrent.futures
 import contextlib
+import fnmatch
 import functools
 import glob
 import hashlib
 import io
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -403,6 +404,19 @@ def running_shells():
     return live
 
 
+PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.,:+-]*$")
+
+
+def module_params(text):
+    """make shell PARAMS="ndevs=4 fifo_size=64": insmod's arguments, checked."""
+    words = text.split()
+    bad = [w for w in words if not PARAM.match(w)]
+    if bad:
+        raise labmod.LabError(f"PARAMS: '{bad[0]}' is not name=value (letters, digits, _ in the "
+                              f"name; no spaces or quotes in the value), e.g. PARAMS=\"ndevs=4\"")
+    return "".join(f" {w}" for w in words)
+
+
 def run_shell(args):
     kdir, built, _origin, _secs = prepare(args, with_tests=False)
     board = labmod.board(args.lab)
@@ -411,7 +425,9 @@ def run_shell(args):
     with open(os.path.join(workdir, "pid"), "w") as f:
         f.write(str(os.getpid()))
     payload = os.path.join(workdir, "payload.img")
-    plan = "".join(f"load {os.path.basename(m)}\n" for m in (built.board, built.module) if m)
+    params = module_params(args.params)
+    plan = "".join(f"load {os.path.basename(m)}{params if m == built.module else ''}\n"
+                   for m in (built.board, built.module) if m)
     vm.payload_disk(kdir, payload, plan + "shell\n", built.files(), built.tools)
     tools = f"; try {', '.join(os.path.basename(t) for t in built.tools)}" if built.tools else ""
     hello = (f"kdkit: booting a shell with {os.path.basename(built.module)} loaded{tools}; "
@@ -426,9 +442,32 @@ def run_shell(args):
                 print(hello, flush=True)
                 return subprocess.run(cmd).returncode
         print(hello, flush=True)
-        return subprocess.run(cmd).returncode
+        if sys.stdin.isatty():
+            return subprocess.run(cmd).returncode
+        return shell_from_pipe(cmd, os.path.join(workdir, "results.log"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+SHELL_WAIT = 120
+
+
+def shell_from_pipe(cmd, results):
+    """Piped input (make shell < commands): give it to the guest once its
+    shell holds the serial line. Sent at once, the first characters would
+    wait in the UART's FIFO, which the tty's first open empties."""
+    typed = sys.stdin.buffer.read()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    deadline = time.monotonic() + SHELL_WAIT
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), open(results, errors="replace") as f:
+            if any(line.rstrip().endswith(" shell") for line in f):
+                break
+        time.sleep(0.05)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(typed)
+        proc.stdin.close()
+    return proc.wait()
 
 
 def run_panel(args):
@@ -497,6 +536,7 @@ def main(argv):
     p.add_argument("--src", default="labs")
     p.add_argument("--strict", action="store_true")
     p.add_argument("--case", default="", help="only these cases: suite, case or suite.case globs")
+    p.add_argument("--params", default="", help="make shell: the module's parameters")
     args = p.parse_args(argv)
     try:
         if args.action == "test":

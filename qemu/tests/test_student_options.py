@@ -1,4 +1,4 @@
-"""make test CASE=: a student reruns only what failed, and is told what was left out."""
+"""make test CASE= and make shell PARAMS=: running some of a lab, or with other parameters."""
 import os
 
 import pytest
@@ -34,3 +34,20 @@ def test_a_run_of_some_cases_runs_only_those(capsys):
     assert out.rstrip().endswith(f"1 passed, 0 failed; {total - 1} left out by "
                                  "CASE=hello_greet_exact_fit_succeeds (make test without CASE= "
                                  "runs them all)")
+
+
+def test_a_piped_shell_gets_every_character_and_the_modules_parameters():
+    import subprocess
+    import sys
+    typed = b"cat /sys/module/vser/parameters/ndevs\nls /dev/vser*\nreboot -f\n"
+    out = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "kdkit.py"), "shell", "vser",
+                          "--src", os.path.join(KIT, "solutions"), "--params", "ndevs=3"],
+                         input=typed, capture_output=True, timeout=120).stdout.decode(errors="replace")
+    assert "cat /sys/module/vser/parameters/ndevs\r\n3\r\n" in out
+    assert "/dev/vser2" in out and "/dev/vser3" not in out
+
+
+def test_shell_params_must_be_name_equals_value():
+    assert kdkit.module_params("ndevs=4 fifo_size=64") == " ndevs=4 fifo_size=64"
+    with pytest.raises(lab.LabError, match="PARAMS: 'ndevs=4;reboot' is not name=value"):
+        kdkit.module_params("ndevs=4;reboot")
