@@ -153,16 +153,17 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     run = run._replace(workdir=logs)
     scores = rubric.score(items, run.outcome)
     notes += run.outcome.notes
-    with open(os.path.join(folder, "report.txt"), "w") as f:
-        f.write(case_report(run.outcome, run.origin))
-    return LabGrade(lab, scores, notes, styled.result(), run.workdir,
-                    failure_messages(scores, run, scratch))
-
-
-def failure_messages(scores, run, scratch):
-    """For each failed item, the first lines its first failing case (or
-    kernel report) gave, with paths as the student knows them."""
+    # Paths as the student knows them: their files by name, the kit's by its own.
     home = lambda l: labmod.point_home(l, run.origin).replace(scratch + os.sep, "")
+    with open(os.path.join(folder, "report.txt"), "w") as f:
+        f.write(case_report(run.outcome, home))
+    return LabGrade(lab, scores, notes, styled.result(), run.workdir,
+                    failure_messages(scores, run, home))
+
+
+def failure_messages(scores, run, home):
+    """For each failed item, the first lines its first failing case (or
+    kernel report) gave, with paths passed through home()."""
     details = {}
     for s in scores:
         if s.passed:
@@ -178,17 +179,17 @@ def failure_messages(scores, run, scratch):
     return details
 
 
-def case_report(outcome, origin):
-    """What kdkit.report would print, as text."""
+def case_report(outcome, home):
+    """What kdkit.report would print, as text, paths passed through home()."""
     lines = []
     for suite, cases in outcome.plan:
         for c in cases:
             case = outcome.cases[suite].get(c)
             lines.append(f"[{case.status}] {suite}.{c}")
-            lines += [f"    {labmod.point_home(l, origin)}" for l in case.log]
+            lines += [f"    {home(l)}" for l in case.log]
         for report in outcome.health.get(suite, []):
             lines.append(f"[FAILED] kernel health while {suite} ran")
-            lines += [f"    {l}" for l in report]
+            lines += [f"    {home(l)}" for l in report]
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ import tempfile
 import time
 from typing import NamedTuple
 
+import decode
 import kernel_source
 import lab as labmod
 import ledpanel
@@ -272,6 +273,8 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
             break
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=vms)
         todo, running = launch(pool, left)
+    decode.annotate_outcome(outcome, {os.path.basename(m)[:-3]: m for m in built.files()
+                                      if m.endswith(".ko")})
     return Run(outcome, origin, warnings, build_secs, start_secs, tests_secs, boots, restores,
                workdir)
 

@@ -113,7 +113,8 @@ SAME = 100
 
 
 # Register dumps say little to a student; the call trace says where.
-REGISTERS = re.compile(r"^(RIP|RSP|RAX|RDX|RBP|R\d+|FS|CS|CR2|DR\d|PKRU|Code):")
+# The RIP line stays: it names the function that faulted.
+REGISTERS = re.compile(r"^(RSP|RAX|RDX|RBP|R\d+|FS|CS|CR2|DR\d|PKRU|Code):")
 
 
 # The task a report came from ("CPU: 0 PID: 32 Comm: kworker/0:1 ...").

@@ -38,6 +38,9 @@ SECTIONS = ["", ".text", ".text.*", ".data", ".data.*", ".rodata", ".rodata.*", 
             "__ksymtab*", "___ksymtab*", "__kcrctab*", "_ftrace_events", "_ftrace_eval_map",
             "__tracepoints*", "__bpf_raw_tp_map", ".parainstructions", ".init_array", ".fini_array",
             ".group"]
+# The debug information the kit builds modules with (qemu/decode.py): never
+# loaded, so allowed only where the section is not allocated.
+DEBUG_SECTIONS = [".debug_*"]
 # Constructors only as KASAN makes them (GCC's _sub_I_/_sub_D_ functions):
 # a constructor of the student's own would run before the harness does.
 CTOR_SECTIONS = (".init_array", ".fini_array")
@@ -72,14 +75,22 @@ def _tool(*cmd):
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
 
+def _section_table(obj):
+    """[(name, flags)] of the sections, in index order."""
+    table = []
+    for line in _tool("readelf", "-SW", obj).splitlines():
+        m = re.match(r"\s*\[\s*\d+\]\s+(\S*)\s*(.*)$", line)
+        if m:
+            rest = m[2].split()
+            # Type, address, offset, size, entry size, [flags,] link, info, align.
+            flags = rest[5] if len(rest) == 9 else ""
+            table.append((m[1] if m[1] != "NULL" else "", flags))
+    return table
+
+
 def _sections(obj):
     """Section names, in index order."""
-    names = []
-    for line in _tool("readelf", "-SW", obj).splitlines():
-        m = re.match(r"\s*\[\s*\d+\]\s+(\S*)", line)
-        if m:
-            names.append(m[1] if m[1] != "NULL" else "")
-    return names
+    return [name for name, _flags in _section_table(obj)]
 
 
 def _functions_in(obj, wanted):
@@ -125,8 +136,10 @@ def check(lab, objects):
     problems = []
     for obj in objects:
         name = os.path.basename(obj)
-        for sec in _sections(obj):
+        for sec, flags in _section_table(obj):
             base = sec[len(".rela"):] if sec.startswith(".rela") else sec
+            if "A" not in flags and any(fnmatch.fnmatchcase(base, p) for p in DEBUG_SECTIONS):
+                continue
             if "kunit" in base:
                 problems.append(f"{name}: section {sec}: a KUnit suite or table of its own; "
                                 "the lab's tests are the kit's")

@@ -1,0 +1,78 @@
+"""Name the student's lines in kernel reports.
+
+A frame of a module the kit built, "vser_read+0x31/0x138 [vser_kunit]",
+gains the source line it stands for: "(labs/vser/vser.c:123)", or
+"(vser_take() at labs/vser/vser.c:98, inlined)" when the code was inlined
+there (build paths, which the reports turn into the student's). The modules are
+built with debug information (-g) for this; the kernel needs none. The
+lines are found with binutils (objdump for the symbol's section and
+value, addr2line for the line), as the kernel's scripts/faddr2line does.
+"""
+import os
+import re
+import subprocess
+
+FRAME = re.compile(r"\b([A-Za-z_][\w.]*)\+(0x[0-9a-f]+)/0x[0-9a-f]+ \[(\w+)\]")
+SYMBOL = re.compile(r"^([0-9a-f]+) .{7} (\S+)\s+[0-9a-f]+ (\S+)$")
+
+
+def _symbols(ko):
+    """{function: (section, value)} from the module's symbol table."""
+    out = subprocess.run(["objdump", "-t", ko], capture_output=True, text=True).stdout
+    syms = {}
+    for line in out.splitlines():
+        m = SYMBOL.match(line)
+        if m and m[2].startswith(".text"):
+            syms.setdefault(m[3], (m[2], int(m[1], 16)))
+    return syms
+
+
+def _where(ko, section, addr):
+    """[(function, file:line)], innermost first, for one address."""
+    out = subprocess.run(["addr2line", "-e", ko, "-j", section, "-f", "-i", hex(addr)],
+                         capture_output=True, text=True).stdout.split("\n")
+    pairs = [(out[i], out[i + 1]) for i in range(0, len(out) - 1, 2)]
+    return [(fn, loc.split(" (discriminator")[0]) for fn, loc in pairs if not loc.startswith("??")]
+
+
+def locate(lines, modules):
+    """{frame text: its source location} for the frames in lines of the
+    given modules ({module name: .ko path})."""
+    found, syms = {}, {}
+    for line in lines:
+        for m in FRAME.finditer(line):
+            fn, off, mod = m[1], int(m[2], 16), m[3]
+            if m[0] in found or mod not in modules or not os.path.exists(modules[mod]):
+                continue
+            if mod not in syms:
+                syms[mod] = _symbols(modules[mod])
+            if fn not in syms[mod]:
+                continue
+            section, value = syms[mod][fn]
+            # A return address is the instruction after the call: look one
+            # byte back, as the kernel's decoder does, except for the
+            # faulting instruction itself (offset 0 stays).
+            chain = _where(modules[mod], section, value + max(off - 1, 0))
+            if chain:
+                inner_fn, inner = chain[0]
+                found[m[0]] = (f"{inner_fn}() at {inner}, inlined" if inner_fn != fn and len(chain) > 1
+                               else inner)
+    return found
+
+
+def annotate(lines, modules):
+    """lines with each known frame followed by its source location."""
+    where = locate(lines, modules)
+    if not where:
+        return lines
+    return [FRAME.sub(lambda m: f"{m[0]} ({where[m[0]]})" if m[0] in where else m[0], line)
+            for line in lines]
+
+
+def annotate_outcome(outcome, modules):
+    """Decode the frames in every case log and kernel report of a run."""
+    for cases in outcome.cases.values():
+        for case in cases.values():
+            case.log = annotate(case.log, modules)
+    for suite, reports in outcome.health.items():
+        outcome.health[suite] = [annotate(r, modules) for r in reports]

@@ -1,0 +1,26 @@
+"""Kernel reports name the student's lines: frames of the kit's modules are
+decoded to file:line with the debug information the modules are built with."""
+import os
+import re
+
+import decode
+import kdkit
+import lab
+
+KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_a_frame_of_the_students_module_names_its_file_and_line(tmp_path):
+    built, _warnings, _origin = lab.build("vser", os.path.join(KIT, "solutions", "vser"),
+                                          kdkit.kernel_dir("fast"), str(tmp_path / "b"))
+    modules = {"vser_kunit": built.module}
+    src = open(os.path.join(KIT, "solutions", "vser", "vser.c")).read().splitlines()
+    first = next(i for i, l in enumerate(src, 1) if l.startswith("static ssize_t vser_read("))
+    last = next(i for i, l in enumerate(src[first:], first + 1) if l == "}")
+    lines = [" vser_read+0x10/0x100 [vser_kunit]", " ? vfs_read+0x1/0x2", " other+0x1/0x2 [kdkit]"]
+    got = decode.annotate(lines, modules)
+    m = re.fullmatch(r" vser_read\+0x10/0x100 \[vser_kunit\] \((\S+)/vser\.c:(\d+)\)", got[0])
+    assert m, got[0]
+    assert first <= int(m[2]) <= last
+    # Frames of the kernel, or of modules it did not build, stay as they were.
+    assert got[1:] == lines[1:]
