@@ -16,7 +16,7 @@ strict_flag = $(if $(strict_on),--strict)
 # Grading uses the strict kernel (KASAN, lockdep) unless STRICT=0.
 grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
-.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check
+.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check compile_commands.json
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -60,6 +60,9 @@ bench: kernel ## time edit-to-result for LAB (default hello) [STRICT=1]: build, 
 
 bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 and 2 (or JOBS=N) [STRICT=1]
 	@$(PYTHON) qemu/grade_bench.py $(strict_flag) $(if $(JOBS),--jobs "$(JOBS)")
+
+compile_commands.json: kernel ## for clangd (VS Code, vim, Emacs): the labs' compile flags, kernel headers included
+	@$(PYTHON) qemu/compile_commands.py
 
 skels: ## regenerate labs/ from solutions/
 	@$(PYTHON) qemu/skelgen.py solutions labs
