@@ -16,6 +16,7 @@
 #ifndef KTAP_USER_H
 #define KTAP_USER_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +37,67 @@ struct ucase {
 
 static const char *ucase_name;
 static int ucase_failed;
+
+/* Read /proc/PID/stat's command, state and parent; 0 if it is gone. */
+static int ktap_stat(pid_t pid, char *comm, char *state, pid_t *ppid)
+{
+	char path[64];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fscanf(f, "%*d (%63[^)]) %c %d", comm, state, ppid);
+	fclose(f);
+	return n == 3;
+}
+
+static int ktap_descends(pid_t pid, pid_t root)
+{
+	char comm[64], state;
+
+	while (pid > 1 && pid != root)
+		if (!ktap_stat(pid, comm, &state, &pid))
+			return 0;
+	return pid == root;
+}
+
+/*
+ * Before a case is killed for time, say where it waits: the kernel stack
+ * of each of its processes, and of every task blocked uninterruptibly
+ * (the hung-task detector would only speak after 15 s).
+ */
+static void ktap_show_waits(const char *name, pid_t root)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+
+	while (dir && (e = readdir(dir))) {
+		pid_t pid = atoi(e->d_name), ppid;
+		char comm[64], state, path[64], frame[256];
+		FILE *f;
+
+		if (pid <= 0 || !ktap_stat(pid, comm, &state, &ppid) ||
+		    (state != 'D' && !ktap_descends(pid, root)))
+			continue;
+		printf("    # %s: %s %d (%s) waits in:\n", name,
+		       state == 'D' ? "blocked task" : "its process", pid, comm);
+		snprintf(path, sizeof(path), "/proc/%d/stack", pid);
+		f = fopen(path, "r");
+		/* Lines like "[<0>] vser_read+0x11e/0x1e3 [vser]". */
+		while (f && fgets(frame, sizeof(frame), f)) {
+			char *at = strchr(frame, ' ');
+
+			printf("    # %s:   %s", name, at ? at + 1 : frame);
+		}
+		if (f)
+			fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+}
 
 /* Report a failed expectation, KUnit style; the case goes on. */
 #define EXPECT(cond, fmt, ...) ((void)ktap_expect(!!(cond), __FILE__, __LINE__,	\
@@ -129,6 +191,7 @@ static int ktap_run(const char *suite, const struct ucase *cases)
 		/* The kit kernel has no POSIX timers (alarm): poll the child. */
 		for (t = 0; waitpid(pid, &status, WNOHANG) == 0; t++) {
 			if (t == UCASE_TIME_LIMIT * 100) {
+				ktap_show_waits(cases[i].name, pid);
 				kill(pid, SIGKILL);
 				waitpid(pid, &status, 0);
 				printf("    # %s: killed after %d s\n", cases[i].name,

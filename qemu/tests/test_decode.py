@@ -24,3 +24,19 @@ def test_a_frame_of_the_students_module_names_its_file_and_line(tmp_path):
     assert first <= int(m[2]) <= last
     # Frames of the kernel, or of modules it did not build, stay as they were.
     assert got[1:] == lines[1:]
+
+
+def test_a_case_killed_for_time_shows_where_its_processes_wait(tmp_path, capsys):
+    src = tmp_path / "vser"
+    src.mkdir()
+    lab.patched_solution("vser", os.path.join(KIT, "qemu", "tests", "fixtures", "grade",
+                                              "vser-sleeps-holding-the-mutex.patch"), str(src))
+    code = kdkit.main(["test", "vser", "--src", str(src),
+                       "--case", "vser_user.vser_user_read_blocks_until_data"])
+    out = capsys.readouterr().out
+    assert code == 1 and "killed after 5 s" in out
+    # The reader sleeps in read(), the writer waits for the mutex in write(),
+    # each frame decoded to its line.
+    assert re.search(r"its process \d+ \(vser_user\) waits in:\n.*vser_read\+0x\w+/0x\w+ \[vser\] "
+                     r"\(\S+/vser\.c:\d+\)", out)
+    assert re.search(r"vser_write\+0x\w+/0x\w+ \[vser\] \(\S+/vser\.c:\d+\)", out)
