@@ -63,7 +63,7 @@ struct sweep {
 	const struct kdkit_sweep_ops *ops;
 	int failed_points;
 	/* Too large for the stack: allocated once per sweep. */
-	struct kdkit_site left[SWEEP_MAX_SHOWN], other;
+	struct kdkit_site left[SWEEP_MAX_SHOWN], failed, other;
 	char where[160];
 };
 
@@ -86,12 +86,13 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	char *where = sw->where;
 	size_t wlen = sizeof(sw->where);
 	int i, n, bad_frees;
-	bool ret_ok;
+	bool ret_ok, failed;
 
 	n = kdkit_leak_end(left, SWEEP_MAX_SHOWN);
 	/* The kernel log lists every point, for whoever wants the whole map. */
-	if (kdkit_leak_failed_site(&sw->other)) {
-		kdkit_site_describe(&sw->other, where, wlen);
+	failed = kdkit_leak_failed_site(&sw->failed);
+	if (failed) {
+		kdkit_site_describe(&sw->failed, where, wlen);
 		pr_info("kdkit: %s: %s at %s: %s returned %d\n",
 			sw->test->name, when, where, sw->ops->what, ret);
 	}
@@ -117,6 +118,11 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 		KUNIT_FAIL(sw->test, "%s: too many allocations left to count", when);
 	else if (n)
 		KUNIT_FAIL(sw->test, "%s: %d allocation(s) never freed", when, n);
+	/* The step that failed: which error path was taken. */
+	if (failed && (n || !ret_ok)) {
+		kdkit_site_describe(&sw->failed, where, wlen);
+		kunit_err(sw->test, "    the allocation that failed: %s", where);
+	}
 	for (i = 0; i < n && i < SWEEP_MAX_SHOWN; i++) {
 		kdkit_site_describe(&left[i], where, wlen);
 		kunit_err(sw->test, "    allocated at %s", where);

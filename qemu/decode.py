@@ -22,7 +22,8 @@ def _symbols(ko):
     syms = {}
     for line in out.splitlines():
         m = SYMBOL.match(line)
-        if m and m[2].startswith(".text"):
+        # .text, and .init.text or .exit.text for a module's init and exit.
+        if m and (m[2].startswith(".text") or m[2].endswith(".text")):
             syms.setdefault(m[3], (m[2], int(m[1], 16)))
     return syms
 

@@ -40,3 +40,32 @@ def test_a_case_killed_for_time_shows_where_its_processes_wait(tmp_path, capsys)
     assert re.search(r"its process \d+ \(vser_user\) waits in:\n.*vser_read\+0x\w+/0x\w+ \[vser\] "
                      r"\(\S+/vser\.c:\d+\)", out)
     assert re.search(r"vser_write\+0x\w+/0x\w+ \[vser\] \(\S+/vser\.c:\d+\)", out)
+
+
+def readme_example():
+    """The README's leak report example, the lines of its code block."""
+    text = open(os.path.join(KIT, "README.md")).read()
+    block = text.split("```\n[FAILED] vser_init_unwinds_every_failed_allocation\n", 1)[1]
+    return ["[FAILED] vser_init_unwinds_every_failed_allocation"] + block.split("\n```")[0].splitlines()
+
+
+def test_the_readmes_leak_report_is_what_a_run_prints(tmp_path, capsys, monkeypatch):
+    """Line for line, but for what differs between builds: hexadecimal
+    offsets, which allocation number, which line of the student's file."""
+    monkeypatch.chdir(KIT)    # paths as make test prints them
+    src = tmp_path / "vser"
+    src.mkdir()
+    lab.patched_solution("vser", os.path.join(KIT, "kunit", "vser", "mutants",
+                                              "1-kfifo-not-freed-when-cdev-add-fails.patch"), str(src))
+    kdkit.main(["test", "vser", "--src", str(src), "--case", "vser_init_unwinds_every_failed_allocation"])
+    out = capsys.readouterr().out.replace(str(src), "labs/vser")
+
+    def loose(line):
+        line = re.sub(r"0x[0-9a-f]+", "0x?", line)
+        line = re.sub(r"allocation \d+ of", "allocation ? of", line)
+        return re.sub(r"vser\.c:\d+", "vser.c:?", line)
+    got = [loose(line) for line in out.splitlines()]
+    for line in readme_example():
+        assert loose(line) in got, line
+    # Where the kit's own report comes from is exact.
+    assert next(l for l in readme_example() if "EXPECTATION FAILED" in l) in out.splitlines()
