@@ -16,7 +16,7 @@ strict_flag = $(if $(strict_on),--strict)
 # Grading uses the strict kernel (KASAN, lockdep) unless STRICT=0.
 grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
-.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check compile_commands.json
+.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check compile_commands.json debug gdb
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -37,6 +37,13 @@ test: kernel ## build LAB from SRC, boot, run its KUnit suites [CASE=suite, case
 
 shell: kernel ## a VM with LAB's module loaded [PARAMS="ndevs=4 ..."] (leave: reboot -f, or Ctrl-a x)
 	@$(kdkit) shell "$(LAB)" --src "$(SRC)" $(strict_flag) --params "$(PARAMS)"
+
+debug: kernel ## make shell with QEMU's gdb stub; then 'make gdb' in a second terminal: break vser_read, next, print, bt
+	@bash qemu/deps.sh debug
+	@$(kdkit) debug "$(LAB)" --src "$(SRC)" $(strict_flag) --params "$(PARAMS)"
+
+gdb: ## gdb on the running 'make debug LAB=...', with the kernel's and your module's symbols
+	@$(kdkit) gdb "$(LAB)"
 
 panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"

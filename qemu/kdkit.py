@@ -27,9 +27,11 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import NamedTuple
 
@@ -438,6 +440,12 @@ def run_shell(args):
     cmd = vm.command(kdir, snapshot.initramfs(kdir), payload, None,
                      os.path.join(workdir, "results.log"), board, workdir, args.strict,
                      accel_order()[0], interactive=True)
+    if args.action == "debug":
+        port = free_port()
+        cmd += ["-gdb", f"tcp:127.0.0.1:{port}"]
+        threading.Thread(target=write_gdbinit, daemon=True,
+                         args=(workdir, kdir, built, srcdir_of(args), port)).start()
+        hello += f"; then, in a second terminal: make gdb LAB={args.lab}"
     try:
         if "gpio" in board.devices and sys.stdout.isatty():
             # The panel keeps the top line, live; 'make panel' is the other way.
@@ -453,6 +461,62 @@ def run_shell(args):
 
 
 SHELL_WAIT = 120
+# The module's code and data, where gdb is to find its symbols.
+GDB_SECTIONS = (".text", ".data", ".rodata", ".bss", ".init.", ".exit.")
+SECTIONS = re.compile(r"kdkit: \S+ sections (\S+)((?: \S+=0x[0-9a-f]+)*)\s*$")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def srcdir_of(args):
+    return labmod.resolve_src(args.lab, args.src)
+
+
+def write_gdbinit(workdir, kdir, built, srcdir, port):
+    """Once the guest says where the student's module landed, write the gdb
+    script that attaches to QEMU's gdb stub with the kernel's symbols and
+    the module's, at those addresses (make gdb runs it)."""
+    results, ko = os.path.join(workdir, "results.log"), built.module
+    name = os.path.basename(ko)[:-3]
+    deadline = time.monotonic() + SHELL_WAIT
+    while time.monotonic() < deadline and os.path.isdir(workdir):
+        with contextlib.suppress(OSError), open(results, errors="replace") as f:
+            for line in f:
+                m = SECTIONS.match(line.strip())
+                if m and m[1] == name:
+                    secs = dict(kv.split("=") for kv in m[2].split())
+                    extra = " ".join(f"-s {s} {a}" for s, a in sorted(secs.items())
+                                     if s != ".text" and s.startswith(GDB_SECTIONS))
+                    bdir = os.path.dirname(ko)
+                    script = "\n".join([
+                        "set pagination off",
+                        "set confirm off",
+                        f"file {os.path.join(kdir, 'vmlinux')}",
+                        f"target remote 127.0.0.1:{port}",
+                        f"add-symbol-file {ko} {secs['.text']} {extra}",
+                        # The build compiles a copy of the student's files.
+                        f"set substitute-path {bdir} {srcdir}",
+                        f"directory {srcdir}", ""])
+                    with open(os.path.join(workdir, "gdbinit.tmp"), "w") as g:
+                        g.write(script)
+                    os.replace(os.path.join(workdir, "gdbinit.tmp"), os.path.join(workdir, "gdbinit"))
+                    return
+        time.sleep(0.1)
+
+
+def run_gdb(args):
+    """gdb on the newest make debug of this lab, from its script."""
+    scripts = sorted((os.path.join(d, "gdbinit") for d in running_shells()
+                      if os.path.basename(d).startswith(f"{args.lab}-")
+                      and os.path.exists(os.path.join(d, "gdbinit"))), key=os.path.getmtime)
+    if not scripts:
+        raise labmod.LabError(f"no make debug LAB={args.lab} is running: start one first, "
+                              "and run make gdb once its shell is up")
+    return subprocess.run(["gdb", "-q", "-x", scripts[-1]]).returncode
 
 
 def shell_from_pipe(cmd, results):
@@ -534,7 +598,7 @@ def run_save(args):
 
 def main(argv):
     p = argparse.ArgumentParser(prog="kdkit", description=__doc__.splitlines()[0])
-    p.add_argument("action", choices=["test", "shell", "bench", "panel", "save"])
+    p.add_argument("action", choices=["test", "shell", "debug", "gdb", "bench", "panel", "save"])
     p.add_argument("lab")
     p.add_argument("--src", default="labs")
     p.add_argument("--strict", action="store_true")
@@ -544,8 +608,11 @@ def main(argv):
     try:
         if args.action == "test":
             return run_tests(args)[0]
-        if args.action == "shell":
+        if args.action in ("shell", "debug"):
             return run_shell(args)
+        if args.action == "gdb":
+            labmod.check_lab(args.lab)
+            return run_gdb(args)
         if args.action == "save":
             return run_save(args)
         if args.action == "panel":
