@@ -16,7 +16,7 @@ strict_flag = $(if $(strict_on),--strict)
 # Grading uses the strict kernel (KASAN, lockdep) unless STRICT=0.
 grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
-.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check compile_commands.json debug gdb
+.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check compile_commands.json debug gdb watch
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -34,6 +34,10 @@ setup: packages ## install packages, build both kernel flavours (fast, strict)
 
 test: kernel ## build LAB from SRC, boot, run its KUnit suites [CASE=suite, case or suite.case, globs allowed]
 	@$(kdkit) test "$(LAB)" --src "$(SRC)" $(strict_flag) --case "$(CASE)"
+
+watch: kernel ## test LAB on every save of its files, the cases that failed last first (Ctrl-C to stop)
+	@bash qemu/deps.sh watch
+	@$(kdkit) watch "$(LAB)" --src "$(SRC)" $(strict_flag)
 
 shell: kernel ## a VM with LAB's module loaded [PARAMS="ndevs=4 ..."] (leave: reboot -f, or Ctrl-a x)
 	@$(kdkit) shell "$(LAB)" --src "$(SRC)" $(strict_flag) --params "$(PARAMS)"

@@ -73,17 +73,21 @@ for tier in $tiers; do
 		need git git git has git
 		need sparse sparse sparse has sparse
 		need dtc device-tree-compiler dtc has dtc
-		# make check drives gdb through make debug.
+		# make check drives gdb through make debug, and make watch.
 		need gdb gdb gdb has gdb
+		need inotifywait inotify-tools inotify-tools has inotifywait
 		;;
 	debug)
 		need gdb gdb gdb has gdb
+		;;
+	watch)
+		need inotifywait inotify-tools inotify-tools has inotifywait
 		;;
 	docs)
 		need sphinx python3-sphinx python3-sphinx py_has sphinx
 		need furo furo python3-furo py_has furo
 		;;
-	*) echo "deps: unknown group '$tier'; use modules, build, run, grade, check, debug or docs" >&2; exit 2 ;;
+	*) echo "deps: unknown group '$tier'; use modules, build, run, grade, check, debug, watch or docs" >&2; exit 2 ;;
 	esac
 done
 

@@ -343,6 +343,51 @@ def run_tests(args):
     return (1 if failed else 0), run
 
 
+def wait_for_save(files):
+    """Block until one of files is written (inotifywait, from inotify-tools)."""
+    cmd = ["inotifywait", "-qq", "-e", "close_write", "-e", "moved_to", "-e", "create",
+           *sorted({os.path.dirname(f) for f in files})]
+    before = {f: os.path.getmtime(f) for f in files if os.path.exists(f)}
+    while True:
+        subprocess.run(cmd)
+        if any(os.path.exists(f) and os.path.getmtime(f) != before.get(f) for f in files):
+            return
+
+
+def run_watch(args):
+    """make watch: test, then again on each save of the student's files, the
+    cases that failed last time first, then the others."""
+    labmod.check_lab(args.lab)
+    srcdir = labmod.resolve_src(args.lab, args.src)
+    files = [os.path.join(srcdir, f) for f in labmod.student_files(args.lab)]
+    failing, rounds = [], 0
+    while True:
+        if failing:
+            names = " ".join(f"{s}.{c}" for s, c in failing)
+            print(f"kdkit: the {len(failing)} case(s) that failed last time first", flush=True)
+            _code, run = run_tests(argparse.Namespace(**{**vars(args), "case": names}))
+            failing = [(s, c) for s, cs in run.outcome.plan for c in cs
+                       if run.outcome.cases[s][c].status != PASSED]
+            rest = [(s, c) for s, cs in labmod.expected_cases(args.lab) for c in cs
+                    if f"{s}.{c}" not in names.split()]
+            if not failing and rest:
+                print("kdkit: now the others", flush=True)
+                _code, run = run_tests(argparse.Namespace(
+                    **{**vars(args), "case": " ".join(f"{s}.{c}" for s, c in rest)}))
+                failing = [(s, c) for s, cs in run.outcome.plan for c in cs
+                           if run.outcome.cases[s][c].status != PASSED]
+        else:
+            _code, run = run_tests(argparse.Namespace(**{**vars(args), "case": ""}))
+            failing = [(s, c) for s, cs in run.outcome.plan for c in cs
+                       if run.outcome.cases[s][c].status != PASSED]
+        rounds += 1
+        if args.rounds and rounds >= args.rounds:
+            return 0
+        print(f"kdkit: watching {', '.join(os.path.relpath(f) for f in files)}: "
+              "save to test again, Ctrl-C to stop", flush=True)
+        wait_for_save(files)
+
+
 def _sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -598,16 +643,20 @@ def run_save(args):
 
 def main(argv):
     p = argparse.ArgumentParser(prog="kdkit", description=__doc__.splitlines()[0])
-    p.add_argument("action", choices=["test", "shell", "debug", "gdb", "bench", "panel", "save"])
+    p.add_argument("action", choices=["test", "watch", "shell", "debug", "gdb", "bench", "panel",
+                                      "save"])
     p.add_argument("lab")
     p.add_argument("--src", default="labs")
     p.add_argument("--strict", action="store_true")
     p.add_argument("--case", default="", help="only these cases: suite, case or suite.case globs")
     p.add_argument("--params", default="", help="make shell: the module's parameters")
+    p.add_argument("--rounds", type=int, default=0, help="make watch: stop after this many runs")
     args = p.parse_args(argv)
     try:
         if args.action == "test":
             return run_tests(args)[0]
+        if args.action == "watch":
+            return run_watch(args)
         if args.action in ("shell", "debug"):
             return run_shell(args)
         if args.action == "gdb":

@@ -1,4 +1,5 @@
-"""make test CASE= and make shell PARAMS=: running some of a lab, or with other parameters."""
+"""make test CASE=, make watch and make shell PARAMS=: running some of a lab, again on
+each save, or with other parameters."""
 import os
 
 import pytest
@@ -51,3 +52,37 @@ def test_shell_params_must_be_name_equals_value():
     assert kdkit.module_params("ndevs=4 fifo_size=64") == " ndevs=4 fifo_size=64"
     with pytest.raises(lab.LabError, match="PARAMS: 'ndevs=4;reboot' is not name=value"):
         kdkit.module_params("ndevs=4;reboot")
+
+
+def test_watch_reruns_on_save_with_the_failing_cases_first(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import time
+    src = tmp_path / "hello"
+    src.mkdir()
+    shutil.copy(os.path.join(KIT, "solutions", "hello", "hello.c"), src)
+    c = src / "hello.c"
+    good = c.read_text()
+    c.write_text(good.replace("return -EINVAL;", "return -EIO;", 1))     # a bug
+    watch = subprocess.Popen([sys.executable, os.path.join(KIT, "qemu", "kdkit.py"), "watch", "hello",
+                              "--src", str(src), "--rounds", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in watch.stdout:
+            out.append(line)
+            if line.startswith("kdkit: watching"):
+                time.sleep(0.5)         # inotifywait is listening
+                c.write_text(good)      # the student's fix, saved
+        watch.wait(timeout=120)
+    finally:
+        watch.kill()
+    text = "".join(out)
+    first, second = text.split("kdkit: watching", 1)
+    assert ", 0 failed" not in first.splitlines()[-1]
+    # After the save: the cases that failed first, then the others, all passing now.
+    assert "that failed last time first" in second and "kdkit: now the others" in second
+    failed_first = second.split("kdkit: now the others")[0]
+    assert "left out by CASE=" in failed_first and ", 0 failed" in failed_first
+    assert watch.returncode == 0
