@@ -86,6 +86,7 @@ for tier in $tiers; do
 	docs)
 		need sphinx python3-sphinx python3-sphinx py_has sphinx
 		need furo furo python3-furo py_has furo
+		need graphviz graphviz graphviz has dot
 		;;
 	*) echo "deps: unknown group '$tier'; use modules, build, run, grade, check, debug, watch or docs" >&2; exit 2 ;;
 	esac

@@ -8,7 +8,8 @@
   student build (pages or search index), and all of them are in the
   instructor build;
 - the reference page names every make variable and KDKIT_ setting;
-- each concept chapter points to a lab that practises it.
+- each concept chapter points to a lab that practises it;
+- each diagram (docs/diagrams/*.dot) is drawn as SVG on a page.
 """
 import glob
 import html.parser
@@ -103,6 +104,25 @@ def checks():
         return _checks(root)
 
 
+def diagrams_drawn(site):
+    """What is wrong with the site's diagrams: each docs/diagrams/*.dot must
+    be included by a page, and each SVG graphviz drew must be a picture."""
+    problems = []
+    sources = glob.glob(os.path.join(KIT, "docs", "diagrams", "*.dot"))
+    pages = "".join(open(p, encoding="utf-8").read()
+                    for p in glob.glob(os.path.join(KIT, "docs", "**", "*.rst"), recursive=True))
+    problems += [f"{os.path.basename(d)}: no page includes it" for d in sources
+                 if f"diagrams/{os.path.basename(d)}" not in pages]
+    svgs = glob.glob(os.path.join(site, "_images", "graphviz-*.svg"))
+    if len(svgs) < len(sources):
+        problems.append(f"{len(svgs)} SVG drawn for {len(sources)} diagrams")
+    for svg in svgs:
+        text = open(svg, encoding="utf-8").read()
+        if "<svg" not in text or "<g id=\"graph0\"" not in text:
+            problems.append(f"{os.path.basename(svg)}: not a graphviz drawing")
+    return problems
+
+
 def _checks(root):
     results = []
     builds = {}
@@ -117,6 +137,10 @@ def _checks(root):
                                                   recursive=True)}
     with open(os.path.join(student, "searchindex.js"), encoding="utf-8") as f:
         shown["searchindex.js"] = squeeze(f.read())
+
+    drawn = diagrams_drawn(student)
+    results.append(("every diagram in docs/diagrams is drawn as SVG on a page",
+                    not drawn, "\n".join(drawn)))
 
     for lab in labmod.labs():
         ok, why = exercises_match_todos(lab)
