@@ -26,6 +26,7 @@ import io
 import os
 import re
 import secrets
+import select
 import shutil
 import socket
 import subprocess
@@ -468,7 +469,7 @@ def module_params(text):
 
 
 def run_shell(args):
-    kdir, built, _origin, _secs = prepare(args, with_tests=False)
+    kdir, built, origin, _secs = prepare(args, with_tests=False)
     board = labmod.board(args.lab)
     os.makedirs(shell_dirs(), exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=f"{args.lab}-", dir=shell_dirs())
@@ -491,21 +492,23 @@ def run_shell(args):
         threading.Thread(target=write_gdbinit, daemon=True,
                          args=(workdir, kdir, built, srcdir_of(args), port)).start()
         hello += f"; then, in a second terminal: make gdb LAB={args.lab}"
+    modules = ({os.path.basename(built.module)[:-3]: built.module}, origin)
     try:
         if "gpio" in board.devices and sys.stdout.isatty():
             # The panel keeps the top line, live; 'make panel' is the other way.
             with ledpanel.Pinned(vm.gpio_file(workdir)):
                 print(hello, flush=True)
-                return subprocess.run(cmd).returncode
+                return console(cmd, modules)
         print(hello, flush=True)
         if sys.stdin.isatty():
-            return subprocess.run(cmd).returncode
-        return shell_from_pipe(cmd, os.path.join(workdir, "results.log"))
+            return console(cmd, modules)
+        return shell_from_pipe(cmd, os.path.join(workdir, "results.log"), modules)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 SHELL_WAIT = 120
+LINE_WAIT = 0.05   # seconds an unfinished console line waits for its end
 # The module's code and data, where gdb is to find its symbols.
 GDB_SECTIONS = (".text", ".data", ".rodata", ".bss", ".init.", ".exit.")
 SECTIONS = re.compile(r"kdkit: \S+ sections (\S+)((?: \S+=0x[0-9a-f]+)*)\s*$")
@@ -564,22 +567,58 @@ def run_gdb(args):
     return subprocess.run(["gdb", "-q", "-x", scripts[-1]]).returncode
 
 
-def shell_from_pipe(cmd, results):
+def console(cmd, modules, stdin=None, started=None):
+    """Run QEMU with its console passed through, each line that holds a
+    frame of the student's module decoded to their file:line (modules: the
+    module paths by name, and the build's origin of each file); return its
+    exit status. A line goes out when it ends; an unfinished one (the
+    prompt, an echo) after LINE_WAIT with nothing more to read."""
+    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE)
+    if started:
+        started(proc)
+    out, pending, fd = sys.stdout.buffer, b"", proc.stdout.fileno()
+    while True:
+        if pending and not select.select([fd], [], [], LINE_WAIT)[0]:
+            out.write(pending)
+            out.flush()
+            pending = b""
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            text = line.decode(errors="replace")
+            if "+0x" in text:
+                line = labmod.point_home(decode.annotate([text], modules[0])[0],
+                                         modules[1]).encode()
+            out.write(line + b"\n")
+        out.flush()
+    out.write(pending)
+    out.flush()
+    return proc.wait()
+
+
+def shell_from_pipe(cmd, results, modules):
     """Piped input (make shell < commands): give it to the guest once its
     shell holds the serial line. Sent at once, the first characters would
     wait in the UART's FIFO, which the tty's first open empties."""
     typed = sys.stdin.buffer.read()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    deadline = time.monotonic() + SHELL_WAIT
-    while proc.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(OSError), open(results, errors="replace") as f:
-            if any(line.rstrip().endswith(" shell") for line in f):
-                break
-        time.sleep(0.05)
-    with contextlib.suppress(BrokenPipeError):
-        proc.stdin.write(typed)
-        proc.stdin.close()
-    return proc.wait()
+
+    def feed(proc):
+        deadline = time.monotonic() + SHELL_WAIT
+        while proc.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), open(results, errors="replace") as f:
+                if any(line.rstrip().endswith(" shell") for line in f):
+                    break
+            time.sleep(0.05)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(typed)
+            proc.stdin.close()
+
+    return console(cmd, modules, subprocess.PIPE,
+                   lambda proc: threading.Thread(target=feed, args=(proc,), daemon=True).start())
 
 
 def run_panel(args):

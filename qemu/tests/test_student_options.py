@@ -1,6 +1,7 @@
 """make test CASE=, make watch and make shell PARAMS=: running some of a lab, again on
 each save, or with other parameters."""
 import os
+import re
 
 import pytest
 
@@ -40,12 +41,15 @@ def test_a_run_of_some_cases_runs_only_those(capsys):
 def test_a_piped_shell_gets_every_character_and_the_modules_parameters():
     import subprocess
     import sys
-    typed = b"cat /sys/module/vser/parameters/ndevs\nls /dev/vser*\nreboot -f\n"
+    typed = (b"cat /sys/module/vser/parameters/ndevs\nls /dev/vser*\n"
+             # A reader asleep in vser_read(): its stack, decoded.
+             b"cat /dev/vser0 &\nsleep 1\ncat /proc/$!/stack\nreboot -f\n")
     out = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "kdkit.py"), "shell", "vser",
                           "--src", os.path.join(KIT, "solutions"), "--params", "ndevs=3"],
                          input=typed, capture_output=True, timeout=120).stdout.decode(errors="replace")
     assert "cat /sys/module/vser/parameters/ndevs\r\n3\r\n" in out
     assert "/dev/vser2" in out and "/dev/vser3" not in out
+    assert re.search(r"vser_read\+0x\w+/0x\w+ \[vser\] \(\S*solutions/vser/vser\.c:\d+\)", out)
 
 
 def test_shell_params_must_be_name_equals_value():
