@@ -20,7 +20,7 @@ grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
-	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z_.-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 packages: ## install what the kit needs and lacks (apt-get or dnf, as root or via sudo)
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh build run

@@ -10,7 +10,7 @@ from docutils.parsers.rst import Directive
 from kdkit_table import table
 
 KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGET = re.compile(r"^([a-z-]+):.*## (.*)$")
+TARGET = re.compile(r"^([a-z_.-]+):.*## (.*)$")
 
 
 def targets(makefile=os.path.join(KIT, "Makefile")):
