@@ -100,7 +100,13 @@ elif [ "$mode" = test ]; then
 	last=$(tail -n 1 "$root.out")
 	rm -f "$root.out"
 	step "done: $last; $(chroot "$root" dpkg-query -W | wc -l) packages, Python $(in_chroot python3 -c 'import sys; print(sys.version.split()[0])'), $(in_chroot qemu-system-x86_64 --version | head -n 1)"
-	[ "$last" = "7 passed, 0 failed" ]
+	[ "$last" = "7 passed, 0 failed" ] || exit 1
+	# What make debug, make watch and make docs install, and the editor file.
+	step "the student's tools: packages for debug, watch, docs; make compile_commands.json"
+	tools=$(in_chroot sh -c 'cd /root/kdkit && bash qemu/deps.sh debug watch docs >/dev/null &&
+		make -s compile_commands.json && command -v gdb inotifywait dot' 2>&1)
+	echo "$tools" | tail -n 4
+	echo "$tools" | grep -q '/dot$'
 else
 	# PACK=1: the bundle carries this host's built kernel.
 	(cd "$kit" && make -s gradescope LABS=hello ${PACK:+PACK=1} OUT="$root.zip") >/dev/null
