@@ -104,7 +104,7 @@ elif [ "$mode" = test ]; then
 	# What make debug, make watch and make docs install, and the editor file.
 	step "the student's tools: packages for debug, watch, docs; make compile_commands.json"
 	tools=$(in_chroot sh -c 'cd /root/kdkit && bash qemu/deps.sh debug watch docs >/dev/null &&
-		make -s compile_commands.json && command -v gdb inotifywait dot' 2>&1)
+		make -s compile_commands.json && for t in gdb inotifywait dot; do command -v $t; done' 2>&1)
 	echo "$tools" | tail -n 4
 	echo "$tools" | grep -q '/dot$'
 else
