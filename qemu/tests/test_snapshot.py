@@ -20,9 +20,12 @@ HELLO = os.path.join(KIT, "solutions", "hello")
 
 @pytest.fixture
 def own_store(tmp_path, monkeypatch):
-    """Saved states in a folder of the test's own, not the kernel's."""
+    """Saved states in a folder of the test's own, not the kernel's; and
+    notes said afresh (each is said once a process, and an earlier test's
+    save may have said the very same words)."""
     store = tmp_path / "kdkit-vm"
     monkeypatch.setattr(snapshot, "store", lambda kernel_dir: str(store))
+    monkeypatch.setattr(snapshot, "_said", set())
     return store
 
 
