@@ -41,6 +41,10 @@ struct round {
 	unsigned long *atomic;		/* ... with a spinlock or preemption off */
 	int depth;			/* preemption depth at its first instruction */
 	struct task_struct *first, *second;
+	struct side {
+		struct round *round;
+		unsigned int index;	/* 0: the first thread, 1: the second */
+	} side[2];
 	struct completion start[2], done[2];
 	bool stopped, first_finished, second_started, second_finished, quit;
 };
@@ -91,43 +95,33 @@ static int stop_first(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
-/* The two threads live for all rounds: creating them per round costs more. */
-static int run_first(void *data)
+/*
+ * The two threads live for all rounds (creating them per round costs
+ * more); each waits for a round's start, runs its side, and says so.
+ */
+static int run_side(void *data)
 {
-	struct round *r = data;
+	struct round *r = ((struct side *)data)->round;
+	unsigned int i = ((struct side *)data)->index;
 
 	if (r->il->mm)
 		kthread_use_mm(r->il->mm);
 	for (;;) {
-		wait_for_completion(&r->start[0]);
+		wait_for_completion(&r->start[i]);
 		if (r->quit)
 			break;
-		r->il->first(r->il->data);
-		/* Never stopped there (not reached), the second starts now. */
-		WRITE_ONCE(r->first_finished, true);
-		complete(&r->done[0]);
-	}
-	if (r->il->mm)
-		kthread_unuse_mm(r->il->mm);
-	return 0;
-}
-
-static int run_second(void *data)
-{
-	struct round *r = data;
-
-	if (r->il->mm)
-		kthread_use_mm(r->il->mm);
-	for (;;) {
-		wait_for_completion(&r->start[1]);
-		if (r->quit)
-			break;
-		while (!READ_ONCE(r->stopped) && !READ_ONCE(r->first_finished))
-			cond_resched();
-		WRITE_ONCE(r->second_started, true);
-		r->il->second(r->il->data);
-		WRITE_ONCE(r->second_finished, true);
-		complete(&r->done[1]);
+		if (i == 0) {
+			r->il->first(r->il->data);
+			/* Never stopped there (not reached), the second starts now. */
+			WRITE_ONCE(r->first_finished, true);
+		} else {
+			while (!READ_ONCE(r->stopped) && !READ_ONCE(r->first_finished))
+				cond_resched();
+			WRITE_ONCE(r->second_started, true);
+			r->il->second(r->il->data);
+			WRITE_ONCE(r->second_finished, true);
+		}
+		complete(&r->done[i]);
 	}
 	if (r->il->mm)
 		kthread_unuse_mm(r->il->mm);
@@ -148,14 +142,16 @@ static unsigned long function_size(void *fn)
 	return kstrtoul(slash + 1, 16, &size) ? 0 : size;
 }
 
-static struct task_struct *thread_on(int (*fn)(void *), struct round *r, unsigned int cpu,
-				     const char *name)
+/* Side @i's thread, on CPU @i. */
+static struct task_struct *thread_on(struct round *r, unsigned int i)
 {
-	struct task_struct *t = kthread_create(fn, r, "kdkit-%s", name);
+	struct task_struct *t;
 
+	r->side[i] = (struct side){ .round = r, .index = i };
+	t = kthread_create(run_side, &r->side[i], "kdkit-%s", i ? "second" : "first");
 	if (IS_ERR(t))
 		return NULL;
-	kthread_bind(t, cpu);
+	kthread_bind(t, i);
 	get_task_struct(t);
 	wake_up_process(t);
 	return t;
@@ -215,8 +211,8 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 		init_completion(&r.start[off]);
 		init_completion(&r.done[off]);
 	}
-	r.first = thread_on(run_first, &r, 0, "first");
-	r.second = thread_on(run_second, &r, 1, "second");
+	r.first = thread_on(&r, 0);
+	r.second = thread_on(&r, 1);
 	if (!r.first || !r.second) {
 		threads_end(&r);
 		KUNIT_ASSERT_FAILURE(test, "cannot start two threads");

@@ -361,32 +361,30 @@ def run_watch(args):
     labmod.check_lab(args.lab)
     srcdir = labmod.resolve_src(args.lab, args.src)
     files = [os.path.join(srcdir, f) for f in labmod.student_files(args.lab)]
-    failing, rounds = [], 0
-    while True:
-        if failing:
-            names = " ".join(f"{s}.{c}" for s, c in failing)
-            print(f"kdkit: the {len(failing)} case(s) that failed last time first", flush=True)
-            _code, run = run_tests(argparse.Namespace(**{**vars(args), "case": names}))
-            failing = [(s, c) for s, cs in run.outcome.plan for c in cs
-                       if run.outcome.cases[s][c].status != PASSED]
-            rest = [(s, c) for s, cs in labmod.expected_cases(args.lab) for c in cs
-                    if f"{s}.{c}" not in names.split()]
-            if not failing and rest:
-                print("kdkit: now the others", flush=True)
-                _code, run = run_tests(argparse.Namespace(
-                    **{**vars(args), "case": " ".join(f"{s}.{c}" for s, c in rest)}))
-                failing = [(s, c) for s, cs in run.outcome.plan for c in cs
-                           if run.outcome.cases[s][c].status != PASSED]
-        else:
-            _code, run = run_tests(argparse.Namespace(**{**vars(args), "case": ""}))
-            failing = [(s, c) for s, cs in run.outcome.plan for c in cs
-                       if run.outcome.cases[s][c].status != PASSED]
-        rounds += 1
-        if args.rounds and rounds >= args.rounds:
-            return 0
+
+    def failed_of(names):
+        """Run the named suite.case selectors (all, if none); the ones that failed."""
+        _code, run = run_tests(argparse.Namespace(**{**vars(args), "case": " ".join(names)}))
+        return [f"{s}.{c}" for s, cs in run.outcome.plan for c in cs
+                if run.outcome.cases[s][c].status != PASSED]
+
+    every = [f"{s}.{c}" for s, cs in labmod.expected_cases(args.lab) for c in cs]
+    failing, rounds = failed_of([]), 0
+    while not args.rounds or rounds + 1 < args.rounds:
         print(f"kdkit: watching {', '.join(os.path.relpath(f) for f in files)}: "
               "save to test again, Ctrl-C to stop", flush=True)
         wait_for_save(files)
+        rounds += 1
+        if not failing:
+            failing = failed_of([])
+            continue
+        print(f"kdkit: the {len(failing)} case(s) that failed last time first", flush=True)
+        rest = [n for n in every if n not in failing]
+        failing = failed_of(failing)
+        if not failing and rest:
+            print("kdkit: now the others", flush=True)
+            failing = failed_of(rest)
+    return 0
 
 
 def _sha256(path):
@@ -511,7 +509,8 @@ SHELL_WAIT = 120
 LINE_WAIT = 0.05   # seconds an unfinished console line waits for its end
 # The module's code and data, where gdb is to find its symbols.
 GDB_SECTIONS = (".text", ".data", ".rodata", ".bss", ".init.", ".exit.")
-SECTIONS = re.compile(r"kdkit: \S+ sections (\S+)((?: \S+=0x[0-9a-f]+)*)\s*$")
+# What /init says of a loaded module (format() with the module's name).
+SECTIONS = r"kdkit: \S+ sections {}((?: \S+=0x[0-9a-f]+)*)\s*$"
 
 
 def free_port():
@@ -524,36 +523,45 @@ def srcdir_of(args):
     return labmod.resolve_src(args.lab, args.src)
 
 
+def channel_line(results, match, alive):
+    """Wait for a line of the results channel that match() accepts, while
+    alive() and for at most SHELL_WAIT; what match() gave, or None."""
+    deadline = time.monotonic() + SHELL_WAIT
+    while alive() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), open(results, errors="replace") as f:
+            found = next((m for m in map(match, f) if m), None)
+            if found:
+                return found
+        time.sleep(0.05)
+    return None
+
+
 def write_gdbinit(workdir, kdir, built, srcdir, port):
     """Once the guest says where the student's module landed, write the gdb
     script that attaches to QEMU's gdb stub with the kernel's symbols and
     the module's, at those addresses (make gdb runs it)."""
-    results, ko = os.path.join(workdir, "results.log"), built.module
-    name = os.path.basename(ko)[:-3]
-    deadline = time.monotonic() + SHELL_WAIT
-    while time.monotonic() < deadline and os.path.isdir(workdir):
-        with contextlib.suppress(OSError), open(results, errors="replace") as f:
-            for line in f:
-                m = SECTIONS.match(line.strip())
-                if m and m[1] == name:
-                    secs = dict(kv.split("=") for kv in m[2].split())
-                    extra = " ".join(f"-s {s} {a}" for s, a in sorted(secs.items())
-                                     if s != ".text" and s.startswith(GDB_SECTIONS))
-                    bdir = os.path.dirname(ko)
-                    script = "\n".join([
-                        "set pagination off",
-                        "set confirm off",
-                        f"file {os.path.join(kdir, 'vmlinux')}",
-                        f"target remote 127.0.0.1:{port}",
-                        f"add-symbol-file {ko} {secs['.text']} {extra}",
-                        # The build compiles a copy of the student's files.
-                        f"set substitute-path {bdir} {srcdir}",
-                        f"directory {srcdir}", ""])
-                    with open(os.path.join(workdir, "gdbinit.tmp"), "w") as g:
-                        g.write(script)
-                    os.replace(os.path.join(workdir, "gdbinit.tmp"), os.path.join(workdir, "gdbinit"))
-                    return
-        time.sleep(0.1)
+    ko = built.module
+    said = re.compile(SECTIONS.format(re.escape(os.path.basename(ko)[:-3])))
+    m = channel_line(os.path.join(workdir, "results.log"), lambda line: said.match(line.strip()),
+                     lambda: os.path.isdir(workdir))
+    if not m:
+        return
+    secs = dict(kv.split("=") for kv in m[1].split())
+    extra = " ".join(f"-s {s} {a}" for s, a in sorted(secs.items())
+                     if s != ".text" and s.startswith(GDB_SECTIONS))
+    bdir = os.path.dirname(ko)
+    script = "\n".join([
+        "set pagination off",
+        "set confirm off",
+        f"file {os.path.join(kdir, 'vmlinux')}",
+        f"target remote 127.0.0.1:{port}",
+        f"add-symbol-file {ko} {secs['.text']} {extra}",
+        # The build compiles a copy of the student's files.
+        f"set substitute-path {bdir} {srcdir}",
+        f"directory {srcdir}", ""])
+    with open(os.path.join(workdir, "gdbinit.tmp"), "w") as g:
+        g.write(script)
+    os.replace(os.path.join(workdir, "gdbinit.tmp"), os.path.join(workdir, "gdbinit"))
 
 
 def run_gdb(args):
@@ -607,12 +615,8 @@ def shell_from_pipe(cmd, results, modules):
     typed = sys.stdin.buffer.read()
 
     def feed(proc):
-        deadline = time.monotonic() + SHELL_WAIT
-        while proc.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(OSError), open(results, errors="replace") as f:
-                if any(line.rstrip().endswith(" shell") for line in f):
-                    break
-            time.sleep(0.05)
+        channel_line(results, lambda line: line.rstrip().endswith(" shell"),
+                     lambda: proc.poll() is None)
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.write(typed)
             proc.stdin.close()
