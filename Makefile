@@ -9,6 +9,8 @@ AUDIENCE ?= student
 PYTHON ?= /usr/bin/python3
 
 kdkit = $(PYTHON) qemu/kdkit.py
+# The kit's other entry points run as modules, with qemu/ on the path.
+module = PYTHONPATH="$(CURDIR)/qemu" $(PYTHON) -m
 # STRICT=1 (any value but 0) for the strict kernel; STRICT=0 is fast.
 strict_on = $(filter-out 0,$(STRICT))
 flavour = $(if $(strict_on),strict,fast)
@@ -26,11 +28,11 @@ packages: ## install what the kit needs and lacks (apt-get or dnf, as root or vi
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh build run
 
 kernel: packages ## build the kit kernel of this flavour, if not cached
-	@bash qemu/build-kernel.sh $(flavour)
+	@bash qemu/kernel/build.sh $(flavour)
 
 setup: packages ## install packages, build both kernel flavours (fast, strict)
-	@bash qemu/build-kernel.sh fast
-	@bash qemu/build-kernel.sh strict
+	@bash qemu/kernel/build.sh fast
+	@bash qemu/kernel/build.sh strict
 
 test: kernel ## build LAB from SRC, boot, run its KUnit suites [CASE=suite, case or suite.case, globs allowed]
 	@$(kdkit) test "$(LAB)" --src "$(SRC)" $(strict_flag) --case "$(CASE)"
@@ -54,37 +56,37 @@ panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 
 grade: packages ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR] [STRICT=0: on the fast kernel]
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade
-	@bash qemu/build-kernel.sh $(grade_flavour)
-	@$(if $(PRIVATE),KDKIT_PRIVATE="$(abspath $(PRIVATE))") $(PYTHON) qemu/grade.py \
+	@bash qemu/kernel/build.sh $(grade_flavour)
+	@$(if $(PRIVATE),KDKIT_PRIVATE="$(abspath $(PRIVATE))") $(module) grader.grade \
 		$(if $(SUBMISSION),--submission "$(SUBMISSION)") \
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
 		$(if $(JOBS),--jobs "$(JOBS)") $(if $(filter strict,$(grade_flavour)),--strict) \
 		--out "$(or $(OUT),grades)"
 
 gradescope: ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT=0: grade on fast] [PACK=1: with the built kernel] [OUT=zip]
-	@$(if $(PACK),bash qemu/build-kernel.sh $(grade_flavour))
-	@$(PYTHON) qemu/gradescope.py --labs "$(LABS)" $(if $(PRIVATE),--private "$(abspath $(PRIVATE))") \
+	@$(if $(PACK),bash qemu/kernel/build.sh $(grade_flavour))
+	@$(module) grader.bundle --labs "$(LABS)" $(if $(PRIVATE),--private "$(abspath $(PRIVATE))") \
 		$(if $(filter strict,$(grade_flavour)),--strict) $(if $(PACK),--pack) $(if $(OUT),--out "$(OUT)")
 
 bench: kernel ## time edit-to-result for LAB (default hello) [STRICT=1]: build, restore or boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)" $(strict_flag)
 
 bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 and 2 (or JOBS=N) [STRICT=1]
-	@$(PYTHON) qemu/grade_bench.py $(strict_flag) $(if $(JOBS),--jobs "$(JOBS)")
+	@$(module) selfcheck.grade_bench $(strict_flag) $(if $(JOBS),--jobs "$(JOBS)")
 
 compile_commands.json: kernel ## for clangd (VS Code, vim, Emacs): the labs' compile flags, kernel headers included
-	@$(PYTHON) qemu/compile_commands.py
+	@$(module) course.compile_commands
 
 skels: ## regenerate labs/ from solutions/
-	@$(PYTHON) qemu/skelgen.py solutions labs
+	@$(module) course.skelgen solutions labs
 
 docs: ## the course in docs/_build/html [AUDIENCE=instructor: with solutions]
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh docs
-	@$(PYTHON) qemu/docs.py --audience "$(AUDIENCE)"
+	@$(module) course.docs --audience "$(AUDIENCE)"
 
 distro-check: ## the README's commands in a fresh minbase chroot, as root: DISTRO=bookworm|trixie [MODE=test|gradescope|container]
-	@bash qemu/distro-check.sh "$(DISTRO)" "$(or $(MODE),test)"
+	@bash qemu/selfcheck/distro-check.sh "$(DISTRO)" "$(or $(MODE),test)"
 
 check: setup ## the kit's own tests; ends with "N passed, N failed"
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade check docs
-	@$(PYTHON) qemu/check.py
+	@$(module) selfcheck.check

@@ -15,7 +15,7 @@
 
 /*
  * What kdkit.ko prints when the test module's cases changed while they
- * ran (qemu/results.py fails the whole boot on it).
+ * ran (qemu/harness/results.py fails the whole boot on it).
  */
 #define KDKIT_TAMPERED "kdkit: the test module changed its own test cases"
 /*

@@ -7,7 +7,7 @@
  * names in those registries are read when the test module loads, before
  * any case, and again after each exit of the driver. A name that was not
  * there at first is printed on the console after KDKIT_DIRTY,
- * which tells the harness (qemu/results.py) to run the cases after this
+ * which tells the harness (qemu/harness/results.py) to run the cases after this
  * one in a fresh kernel; it fails only the cases that test the unload
  * (kdkit_expect_exit_left_nothing()).
  */

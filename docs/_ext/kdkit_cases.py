@@ -1,5 +1,5 @@
 """``.. kdkit-cases:: LAB`` renders a lab's test suites and cases, read
-from the same sources the harness reads (qemu/lab.py), so the page lists
+from the same sources the harness reads (qemu/harness/lab.py), so the page lists
 exactly what `make test` runs."""
 import os
 import sys
@@ -11,7 +11,7 @@ from kdkit_table import table
 
 KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(KIT, "qemu"))
-import lab  # noqa: E402
+from harness import lab  # noqa: E402
 
 
 class KdkitCases(Directive):

@@ -1,4 +1,4 @@
-"""``.. kdkit-mutants:: LAB`` lists a lab's mutants (qemu/lab.py's
+"""``.. kdkit-mutants:: LAB`` lists a lab's mutants (qemu/harness/lab.py's
 mutants()): each patch's number and the defect its "Mutant:" line
 describes. make check grades every one and requires it to lose points.
 Instructor pages only."""
@@ -11,7 +11,7 @@ from docutils.parsers.rst import Directive
 
 KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(KIT, "qemu"))
-import lab  # noqa: E402
+from harness import lab  # noqa: E402
 
 
 class KdkitMutants(Directive):

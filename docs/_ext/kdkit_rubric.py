@@ -10,7 +10,7 @@ from kdkit_table import table
 
 KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(KIT, "qemu"))
-import rubric  # noqa: E402
+from grader import rubric  # noqa: E402
 
 
 class KdkitRubric(Directive):

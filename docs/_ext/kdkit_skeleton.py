@@ -1,5 +1,5 @@
 """``.. kdkit-skeleton:: LAB/FILE`` shows the skeleton as the kit hands it
-out: generated from solutions/ (qemu/skelgen.py), never read from labs/,
+out: generated from solutions/ (qemu/course/skelgen.py), never read from labs/,
 where a student's own edits would show up as "the skeleton"."""
 import os
 import sys
@@ -9,7 +9,7 @@ from docutils.parsers.rst import Directive
 
 KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(KIT, "qemu"))
-import skelgen  # noqa: E402
+from course import skelgen  # noqa: E402
 
 
 class KdkitSkeleton(Directive):

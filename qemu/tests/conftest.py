@@ -1,4 +1,5 @@
-"""Make the harness modules in qemu/ importable from the tests."""
+"""Make the kit's packages in qemu/ (harness, kernel, grader, course,
+selfcheck) and kdkit.py importable from the tests."""
 import os
 import sys
 

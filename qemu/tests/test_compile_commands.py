@@ -3,14 +3,14 @@ and they compile the student's file where it is."""
 import os
 import subprocess
 
-import compile_commands
-import kdkit
+from course import compile_commands
+from kernel import source as kernel_source
+from harness.lab import KIT
 
-KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_the_students_file_compiles_with_its_entrys_flags():
-    kdir = kdkit.kernel_dir("fast")
+    kdir = kernel_source.kernel_dir("fast")
     found = {e["file"]: e for e in compile_commands.entries("hello", kdir)}
     hello = os.path.join(KIT, "labs", "hello", "hello.c")
     assert hello in found and found[hello]["directory"] == kdir

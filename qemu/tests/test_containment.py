@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-import lab
+from harness import lab, runner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(os.path.dirname(HERE))
+KIT = lab.KIT
 FIXTURES = os.path.join(HERE, "fixtures")
 
 
@@ -102,9 +102,8 @@ def test_a_userspace_suite_that_changed_before_it_ran_is_not_run(monkeypatch):
     """/init hashes each test program against the plan before it runs it:
     here the plan's hashes are wrong, as they would be for a program a
     module rewrote."""
-    import kdkit
-    monkeypatch.setattr(kdkit, "_sha256", lambda path: "0" * 64)
-    run = kdkit.run_lab("vser", os.path.join(KIT, "solutions", "vser"))
+    monkeypatch.setattr(runner, "_sha256", lambda path: "0" * 64)
+    run = runner.run_lab("vser", os.path.join(KIT, "solutions", "vser"))
     user = run.outcome.cases["vser_user"]
     assert user and all(c.status != "PASSED" for c in user.values())
     assert any("changed before it ran" in n for n in run.outcome.notes)
@@ -115,8 +114,7 @@ def test_a_userspace_suite_that_changed_before_it_ran_is_not_run(monkeypatch):
 def test_a_driver_that_floods_in_every_case_costs_two_boots_a_suite(tmp_path, monkeypatch):
     """Every vser case runs init; an init that floods the log would cost a
     boot a case. Two hung or flooded boots in one suite end that suite."""
-    import kdkit
-    monkeypatch.setattr(kdkit, "TIMEOUT", 8.0)     # a flood boot ends here or at 16 MB
+    monkeypatch.setattr(runner, "TIMEOUT", 8.0)     # a flood boot ends here or at 16 MB
     src = tmp_path / "vser"
     src.mkdir()
     with open(os.path.join(KIT, "solutions", "vser", "vser.c")) as f:
@@ -126,11 +124,11 @@ def test_a_driver_that_floods_in_every_case_costs_two_boots_a_suite(tmp_path, mo
     flood = head + "\tfor (int n = 0; n < 2000000; n++)\n\t\tpr_info(\"flood %d\\n\", n);\n"
     (src / "vser.c").write_text(text.replace(head, flood, 1))
     start = time.monotonic()
-    run = kdkit.run_lab("vser", str(src))
+    run = runner.run_lab("vser", str(src))
     suites = len(run.outcome.plan)
     assert run.boots <= 2 * suites + 1
     assert any("hung or flooded the kernel log, so the rest of" in n for n in run.outcome.notes)
-    assert time.monotonic() - start < kdkit.LAB_BUDGET + 30
+    assert time.monotonic() - start < runner.LAB_BUDGET + 30
 
 
 def test_two_runs_of_one_source_at_once_both_build(tmp_path):

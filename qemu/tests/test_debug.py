@@ -7,8 +7,8 @@ import sys
 import time
 
 import kdkit
+from harness.lab import KIT
 
-KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_gdb_stops_in_a_lab_function_on_its_source_line():

@@ -3,16 +3,16 @@ decoded to file:line with the debug information the modules are built with."""
 import os
 import re
 
-import decode
 import kdkit
-import lab
+from harness import decode, kbuild, lab
+from kernel import source as kernel_source
 
-KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KIT = lab.KIT
 
 
 def test_a_frame_of_the_students_module_names_its_file_and_line(tmp_path):
-    built, _warnings, _origin = lab.build("vser", os.path.join(KIT, "solutions", "vser"),
-                                          kdkit.kernel_dir("fast"), str(tmp_path / "b"))
+    built, _warnings, _origin = kbuild.build("vser", os.path.join(KIT, "solutions", "vser"),
+                                          kernel_source.kernel_dir("fast"), str(tmp_path / "b"))
     modules = {"vser_kunit": built.module}
     src = open(os.path.join(KIT, "solutions", "vser", "vser.c")).read().splitlines()
     first = next(i for i, l in enumerate(src, 1) if l.startswith("static ssize_t vser_read("))

@@ -1,5 +1,5 @@
 """The course checks' helpers: page text, solution lines, settings."""
-import doccheck
+from selfcheck import doccheck
 
 
 def test_page_text_drops_line_numbers_and_joins_highlighted_code(tmp_path):

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-import skelgen
+from course import skelgen
+from harness.lab import KIT
 
-KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_no_lab_page_includes_a_file_from_labs():

@@ -7,15 +7,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-import grade
-import lab
+from grader import grade
+from harness import lab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(os.path.dirname(HERE))
+KIT = lab.KIT
 FIXTURES = os.path.join(HERE, "fixtures")
 RUNS = 2   # each hostile fixture is graded this often; any difference is a bug
 
@@ -106,9 +105,9 @@ def test_a_batch_grades_each_student_apart_into_every_format(tmp_path):
     (batch / "bob" / "hello.c").write_bytes(
         open(os.path.join(KIT, "solutions", "hello", "hello.c"), "rb").read())
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "grade.py"), "--submissions",
-                           str(batch), "--labs", "hello", "--out", str(out)],
-                          capture_output=True, text=True, cwd=KIT)
+    cmd, env = lab.entry_point("grader.grade", "--submissions", str(batch), "--labs", "hello",
+                               "--out", str(out))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=KIT, env=env)
     assert proc.returncode == 0, proc.stderr
     with open(out / "grades.csv") as f:
         rows = list(csv.DictReader(f))

@@ -6,18 +6,19 @@ import subprocess
 import sys
 import zipfile
 
-import gradescope
+from grader import bundle
+from harness import lab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(os.path.dirname(HERE))
+KIT = lab.KIT
 SOLUTION = os.path.join(KIT, "solutions", "hello", "hello.c")
 
 
 def unpacked(tmp_path, **options):
     """The hello bundle laid out as Gradescope does: (root, zip names)."""
-    bundle = gradescope.build(["hello"], str(tmp_path / "autograder.zip"), **options)
+    made = bundle.build(["hello"], str(tmp_path / "autograder.zip"), **options)
     root = tmp_path / "autograder"
-    with zipfile.ZipFile(bundle) as z:
+    with zipfile.ZipFile(made) as z:
         z.extractall(root / "source")
         names = {i.filename: i for i in z.infolist()}
     for script in ("setup.sh", "run_autograder"):
@@ -43,12 +44,14 @@ def solution():
 
 def test_the_bundle_sets_up_and_grades_a_submission(tmp_path):
     root, names = unpacked(tmp_path, private=os.path.join(HERE, "fixtures", "private"))
-    assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grade.py",
+    assert {"setup.sh", "run_autograder", "kdkit/Makefile", "kdkit/qemu/grader/grade.py",
             "kdkit/labs/hello/hello.c", "kdkit/private/hello/hello_private_test.c"} <= set(names)
     # No answers: no solution, alternative, mutant or fixture, no other lab.
+    # Nor the kit's parts grading never runs: its self-checks, the course.
     leaks = [n for n in names if n.startswith(("kdkit/solutions/", "kdkit/qemu/tests/",
                                                "kdkit/docs/", "kdkit/kunit/vser/",
-                                               "kdkit/labs/vser/"))
+                                               "kdkit/labs/vser/", "kdkit/qemu/selfcheck/",
+                                               "kdkit/qemu/course/"))
              or "/alternative/" in n or "/mutants/" in n]
     assert not leaks
     assert (names["kdkit/private/hello/hello_private_test.c"].external_attr >> 16) & 0o077 == 0
@@ -88,15 +91,15 @@ def test_a_bundle_with_the_kernel_packed_builds_no_kernel(tmp_path):
 
 
 def test_a_pack_from_another_compiler_is_refused(tmp_path):
-    import kernel_pack
+    from kernel import pack as kernel_pack
     pack = kernel_pack.pack("fast", str(tmp_path / "pack.tar.gz"))
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "gcc").write_text("#!/bin/sh\necho 'gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0'\n")
     (fake / "gcc").chmod(0o755)
-    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
-    proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "kernel_pack.py"), "unpack",
-                           pack, str(tmp_path / "cache")], env=env, capture_output=True, text=True)
+    cmd, env = lab.entry_point("kernel.pack", "unpack", pack, str(tmp_path / "cache"))
+    env["PATH"] = f"{fake}:{os.environ['PATH']}"
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert proc.returncode == 1
     assert "this machine has 'gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0'" in proc.stderr
 

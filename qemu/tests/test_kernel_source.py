@@ -1,4 +1,4 @@
-"""Finding, fetching and unpacking the kernel source (qemu/kernel_source.py).
+"""Finding, fetching and unpacking the kernel source (qemu/kernel/source.py).
 
 The download path is served from 127.0.0.1: a small tarball made of the
 real source's Makefile and the files the kit's patches touch."""
@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-import kernel_source as ks
+from kernel import source as ks
 
 
 def test_version_comes_from_the_makefile():

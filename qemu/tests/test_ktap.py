@@ -1,8 +1,8 @@
 """The KTAP parser: what KUnit's debugfs results look like, and what is refused."""
 import pytest
 
-import ktap
-from ktap import FAILED, PASSED, SKIPPED
+from harness import ktap
+from harness.ktap import FAILED, PASSED, SKIPPED
 
 GOOD = """KTAP version 1
 1..1

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-import lab
+from harness import kbuild, lab, runner
 
 
 def test_expected_cases_come_from_the_kit_sources_in_run_order():
@@ -29,26 +29,25 @@ def test_resolve_src_takes_flat_and_nested_folders(tmp_path):
 
 
 def test_kbuild_links_student_suites_and_builds_the_module_alone_too():
-    text = lab.kbuild_text("vser", ["vser.c"], ["/k/vser_fops_test.c", "/k/vser_init_test.c"])
+    text = kbuild.kbuild_text("vser", ["vser.c"], ["/k/vser_fops_test.c", "/k/vser_init_test.c"])
     assert "obj-m := kdkit.o vser_kunit.o\n" in text
     assert "vser_kunit-y := vser.o vser_fops_test.o vser_init_test.o" in text
     assert "kdkit-y := kdkit_file.o kdkit_interleave.o kdkit_leak.o kdkit_left.o kdkit_main.o kdkit_sweep.o kdkit_umem.o" in text
-    assert lab.kbuild_text("vser", ["vser.c"], [], with_tests=False).endswith("obj-m := vser.o\n")
+    assert kbuild.kbuild_text("vser", ["vser.c"], [], with_tests=False).endswith("obj-m := vser.o\n")
 
 
 def test_point_home_maps_build_paths_back_to_the_users_files(tmp_path):
     built = str(tmp_path / "build" / "vser.c")
     text = f"{built}:3:1: error: oops\n"
-    assert lab.point_home(text, {built: "/home/ada/vser.c"}) == "/home/ada/vser.c:3:1: error: oops\n"
+    assert kbuild.point_home(text, {built: "/home/ada/vser.c"}) == "/home/ada/vser.c:3:1: error: oops\n"
     here = os.path.join(lab.KIT, "solutions", "vser", "vser.c")
-    assert lab.point_home(built, {built: here}).endswith("solutions/vser/vser.c")
+    assert kbuild.point_home(built, {built: here}).endswith("solutions/vser/vser.c")
 
 
 def test_the_fsled_plan_loads_the_board_before_the_tests():
-    import kdkit
-    built = lab.Built(board="/b/board.ko", module="/b/fsled_kunit.ko", helper="/b/kdkit.ko",
+    built = kbuild.Built(board="/b/board.ko", module="/b/fsled_kunit.ko", helper="/b/kdkit.ko",
                       plain=None, progs=[], tools=[])
-    assert kdkit.plan_text("", built) == "only \nload board.ko\ngroup 1 fsled_kunit.ko\n"
+    assert runner.plan_text("", built) == "only \nload board.ko\ngroup 1 fsled_kunit.ko\n"
     assert built.files() == ["/b/board.ko", "/b/fsled_kunit.ko", "/b/kdkit.ko"]
 
 
@@ -60,24 +59,24 @@ def test_boards_give_racing_labs_two_cpus_and_others_none():
 
 
 def test_a_kit_program_is_compiled_once_per_source(tmp_path, monkeypatch):
-    monkeypatch.setattr(lab.kernel_source, "CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kbuild.kernel_source, "CACHE", str(tmp_path / "cache"))
     compiles = []
-    real = lab.subprocess.run
+    real = kbuild.subprocess.run
 
     def run(cmd, **kw):
         if "-static" in cmd:
             compiles.append(cmd)
         return real(cmd, **kw)
-    monkeypatch.setattr(lab.subprocess, "run", run)
+    monkeypatch.setattr(kbuild.subprocess, "run", run)
     src = tmp_path / "prog.c"
     src.write_text("int main(void) { return 3; }\n")
     for out in ("a", "b"):
         (tmp_path / out).mkdir()
-        lab._cc_static(str(src), str(tmp_path / out / "prog"), "prog")
+        kbuild._cc_static(str(src), str(tmp_path / out / "prog"), "prog")
     assert len(compiles) == 1
     assert real([str(tmp_path / "b" / "prog")]).returncode == 3
     # Another source is another program.
     src.write_text("int main(void) { return 4; }\n")
-    lab._cc_static(str(src), str(tmp_path / "b" / "prog"), "prog")
+    kbuild._cc_static(str(src), str(tmp_path / "b" / "prog"), "prog")
     assert len(compiles) == 2
     assert real([str(tmp_path / "b" / "prog")]).returncode == 4

@@ -1,7 +1,7 @@
 """The LED panel decodes the FS4412 registers as the driver writes them."""
 import struct
 
-import ledpanel
+from harness import ledpanel
 
 
 def write_regs(path, regs):

@@ -1,10 +1,11 @@
-"""qemu/probes.mk: the kernel Makefiles' flag probes answered from a table,
+"""qemu/harness/probes.mk: the kernel Makefiles' flag probes answered from a table,
 a probe the table lacks run as kbuild would run it."""
 import os
 import subprocess
 
-import kdkit
-import lab
+from harness import kbuild
+from harness.lab import KIT
+from kernel import source as kernel_source
 
 # try-run and cc-option as scripts/Makefile.compiler has them, in short.
 MAKEFILE = r"""
@@ -32,7 +33,7 @@ def make(tmp_path, flags="-O2", record=None):
     calls.write_text("")
     env = dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin")
     args = ["make", "-s", "-C", str(tmp_path), "CC=gcc", f"FLAGS={flags}",
-            f"--eval=include {lab.PROBES}", f"kdkit-probe-table={tmp_path}/table.mk"]
+            f"--eval=include {kbuild.PROBES}", f"kdkit-probe-table={tmp_path}/table.mk"]
     out = subprocess.run(args + ([f"kdkit-probe-record={record}"] if record else []),
                          capture_output=True, text=True, env=env, check=True).stdout
     return out.strip(), calls.read_text().splitlines()
@@ -65,14 +66,14 @@ def test_without_a_table_every_probe_runs(tmp_path):
 
 
 def test_a_module_builds_with_the_same_command_with_and_without_the_table(tmp_path):
-    kdir = kdkit.kernel_dir("fast")
-    lab.warm_probes(kdir)
+    kdir = kernel_source.kernel_dir("fast")
+    kbuild.warm_probes(kdir)
     commands = []
-    for name, extra in (("plain", []), ("table", lab.kbuild_probes(kdir))):
+    for name, extra in (("plain", []), ("table", kbuild.kbuild_probes(kdir))):
         d = tmp_path / name
         d.mkdir()
-        (d / "Kbuild").write_text(f"ccflags-y := -I{lab.KIT}/common\nobj-m := hello.o\n")
-        (d / "hello.c").write_text(open(os.path.join(lab.KIT, "solutions", "hello", "hello.c")).read())
+        (d / "Kbuild").write_text(f"ccflags-y := -I{KIT}/common\nobj-m := hello.o\n")
+        (d / "hello.c").write_text(open(os.path.join(KIT, "solutions", "hello", "hello.c")).read())
         subprocess.run(["make", "-s", "-C", kdir, f"M={d}", *extra, "hello.o"], check=True,
                        capture_output=True)
         commands.append((d / ".hello.o.cmd").read_text().splitlines()[0].replace(str(d), "M"))

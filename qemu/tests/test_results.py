@@ -1,7 +1,6 @@
 """Folding boots into results: crashes, timeouts, reruns, forged or lost output."""
-import ktap
-import results
-from ktap import CRASHED, FAILED, PASSED
+from harness import ktap, results
+from harness.ktap import CRASHED, FAILED, PASSED
 
 PLAN = [("alpha", ["a1", "a2"]), ("beta", ["b1", "b2", "b3"])]
 SECRET = "0a1b2c"
@@ -202,7 +201,7 @@ ok 1 alpha
 
 
 def test_a_device_model_that_stops_qemu_crashes_the_running_case():
-    # What kdkit.boot_once appends when QEMU exits with a hardware error.
+    # What runner.boot_once appends when QEMU exits with a hardware error.
     o = results.Outcome(PLAN)
     console = ("kdkit: group 1 begin\n    # Subtest: alpha\n    ok 1 a1\n\n"
                "qemu: hardware error: EDU: DMA range 0x40000-0x40fff out of bounds!\n")

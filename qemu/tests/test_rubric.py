@@ -1,10 +1,9 @@
 """Rubrics: every lab's file is valid, and scoring follows its rules."""
 import pytest
 
-import lab
-import results
-import rubric
-from ktap import FAILED, PASSED, Case
+from grader import rubric
+from harness import lab, results
+from harness.ktap import FAILED, PASSED, Case
 
 
 @pytest.mark.parametrize("name", lab.labs())

@@ -1,4 +1,4 @@
-"""Grading builds a student's files in a sandbox (qemu/sandbox.py): a file
+"""Grading builds a student's files in a sandbox (qemu/harness/sandbox.py): a file
 that reaches for the answers or the host's files does not build, a runaway
 build ends within its limits, and no name a student chose reaches make.
 These build against the kit kernel, so they need 'make setup' first."""
@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-import grade
-import sandbox
+from grader import grade
+from harness import sandbox
+from harness.lab import KIT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(os.path.dirname(HERE))
 SOLUTION = os.path.join(KIT, "solutions", "hello", "hello.c")
 PRIVATE = os.path.join(HERE, "fixtures", "private", "hello", "hello_private_test.c")
 with open("/etc/passwd") as f:

@@ -1,7 +1,7 @@
 """The skeleton generator: markers, stubs, errors, and the staleness check."""
 import pytest
 
-import skelgen
+from course import skelgen
 
 SOLUTION = """int f(void)
 {

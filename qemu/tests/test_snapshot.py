@@ -1,4 +1,4 @@
-"""Saved VMs (qemu/snapshot.py): every run restores the booted machine,
+"""Saved VMs (qemu/harness/snapshot.py): every run restores the booted machine,
 a state is keyed by what went into it, and a state that cannot be made or
 restored costs a cold boot and a one-line note, never a result. These boot
 QEMU, so they need 'make setup' first."""
@@ -8,13 +8,12 @@ import shutil
 
 import pytest
 
-import kdkit
-import lab
-import snapshot
-from ktap import FAILED
+from harness import lab, runner, snapshot
+from harness.ktap import FAILED
+from kernel import source as kernel_source
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(os.path.dirname(HERE))
+KIT = lab.KIT
 HELLO = os.path.join(KIT, "solutions", "hello")
 
 
@@ -30,7 +29,7 @@ def own_store(tmp_path, monkeypatch):
 
 
 def run_hello(tmp_path, src=HELLO, **kw):
-    return kdkit.run_lab("hello", src, bdir=str(tmp_path / "build"), runs=str(tmp_path), **kw)
+    return runner.run_lab("hello", src, bdir=str(tmp_path / "build"), runs=str(tmp_path), **kw)
 
 
 def test_every_run_after_the_first_boot_is_a_restore(tmp_path, own_store, capsys):
@@ -66,7 +65,7 @@ def test_kdkit_cold_boots_every_run(tmp_path, own_store, monkeypatch):
 
 
 def test_a_state_that_does_not_restore_falls_back_to_a_cold_boot(tmp_path, own_store, capsys):
-    kdir = kdkit.kernel_dir("fast")
+    kdir = kernel_source.kernel_dir("fast")
     state = snapshot.state_path(kdir, lab.board("hello"), False)
     with open(state, "wb") as f:
         f.write(b"QEVM\0\0\0\3 not a migration stream")
@@ -90,7 +89,7 @@ def test_a_stream_that_never_comes_costs_seconds_not_the_time_limit(tmp_path, ow
     """A restore whose stream is gone (removed by another run) or stalls:
     QEMU would wait for it until the run's limit."""
     run_hello(tmp_path)    # the state is made
-    monkeypatch.setattr(kdkit, "TIMEOUT", 30)
+    monkeypatch.setattr(runner, "TIMEOUT", 30)
     monkeypatch.setattr(snapshot.vm, "RESTORE_LIMIT", 2)
     stream = tmp_path / "stream"
     os.mkfifo(stream)    # cat waits on it for ever
@@ -116,7 +115,7 @@ def test_a_save_that_fails_is_remembered_and_the_run_still_passes(tmp_path, own_
 
 
 def test_the_key_follows_the_machine_the_kernel_and_the_init(tmp_path, own_store, monkeypatch):
-    kdir = kdkit.kernel_dir("fast")
+    kdir = kernel_source.kernel_dir("fast")
     plain = snapshot.state_path(kdir, lab.board("hello"), False)
     assert plain == snapshot.state_path(kdir, lab.Board(), False)
     assert plain != snapshot.state_path(kdir, lab.board("hello"), True)
@@ -124,13 +123,13 @@ def test_the_key_follows_the_machine_the_kernel_and_the_init(tmp_path, own_store
     # Another /init: a state saved with the old one would wait for nothing.
     init = tmp_path / "qemu"
     init.mkdir()
-    (init / "init").write_text(open(os.path.join(KIT, "qemu", "init")).read() + "# changed\n")
+    (init / "init").write_text(open(os.path.join(KIT, "qemu", "harness", "init")).read() + "# changed\n")
     monkeypatch.setattr(snapshot, "HERE", str(init))
     monkeypatch.setattr(snapshot.vm, "HERE", str(init))
     assert snapshot.state_path(kdir, lab.board("hello"), False) != plain
     # Another kernel image (a rebuild in the same place).
-    monkeypatch.setattr(snapshot, "HERE", os.path.join(KIT, "qemu"))
-    monkeypatch.setattr(snapshot.vm, "HERE", os.path.join(KIT, "qemu"))
+    monkeypatch.setattr(snapshot, "HERE", os.path.join(KIT, "qemu", "harness"))
+    monkeypatch.setattr(snapshot.vm, "HERE", os.path.join(KIT, "qemu", "harness"))
     fake = tmp_path / "kernel"
     (fake / "arch" / "x86" / "boot").mkdir(parents=True)
     (fake / "usr").mkdir()

@@ -6,15 +6,15 @@ import re
 import pytest
 
 import kdkit
-import lab
+from harness import lab
 
-KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KIT = lab.KIT
 
 
 def test_case_globs_name_suites_cases_or_both():
-    assert kdkit.selected_cases("hello", "hello_module") == [
+    assert lab.selected_cases("hello", "hello_module") == [
         ("hello_module", ["hello_module_init_then_exit_succeeds", "hello_module_loads_twice"])]
-    assert kdkit.selected_cases("hello", "*_einval, hello_module.*twice") == [
+    assert lab.selected_cases("hello", "*_einval, hello_module.*twice") == [
         ("hello_greet", ["hello_greet_null_name_returns_einval",
                          "hello_greet_empty_name_returns_einval"]),
         ("hello_module", ["hello_module_loads_twice"])]
@@ -22,7 +22,7 @@ def test_case_globs_name_suites_cases_or_both():
 
 def test_a_case_that_names_nothing_says_what_to_give():
     with pytest.raises(lab.LabError, match=r"CASE=nope names no case of hello: .*e\.g\. CASE=hello_"):
-        kdkit.selected_cases("hello", "nope")
+        lab.selected_cases("hello", "nope")
 
 
 def test_a_run_of_some_cases_runs_only_those(capsys):

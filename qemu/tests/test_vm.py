@@ -7,10 +7,9 @@ import sys
 
 import pytest
 
-import lab
-import vm
+from harness import lab, vm
 
-KIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KIT = lab.KIT
 
 
 def test_a_hardware_error_is_reported_as_such():

@@ -1,18 +1,18 @@
-#!/usr/bin/env python3
 """make gradescope: the Gradescope autograder bundle, gradescope/autograder.zip.
 
-It holds Gradescope's two scripts (qemu/gradescope/) and the kit itself
-under source/kdkit: the files git tracks, less every answer (see bundled()). setup.sh installs
+It holds Gradescope's two scripts (qemu/grader/gradescope/) and the kit
+itself under source/kdkit: the files git tracks that grading needs, less
+every answer (see bundled()). setup.sh installs
 the packages and builds the kernel of the bundle's flavour when Gradescope
 builds the image; run_autograder grades /autograder/submission into
 results.json on that kernel. With --private, the instructor's private
 suites for those labs go in as source/kdkit/private/<lab>/, and
 run_autograder grades with them. With --pack, the built kernel goes in as
-kernel-pack.tar.gz (qemu/kernel_pack.py), and setup.sh compiles no kernel
+kernel-pack.tar.gz (qemu/kernel/pack.py), and setup.sh compiles no kernel
 when the image's gcc is the one that built it.
 
-  gradescope.py [--labs vser,fsled] [--private DIR] [--strict] [--pack]
-                [--out gradescope/autograder.zip]
+  python3 -m grader.bundle [--labs vser,fsled] [--private DIR] [--strict]
+                           [--pack] [--out gradescope/autograder.zip]
 """
 import argparse
 import os
@@ -21,11 +21,13 @@ import sys
 import tempfile
 import zipfile
 
-import kernel_pack
-import kernel_source
-import lab as labmod
+from harness import lab as labmod
+from kernel import pack as kernel_pack
+from kernel import source as kernel_source
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The folders of qemu/ that grading never runs.
+NOT_GRADING = ("tests", "selfcheck", "course")
 
 
 def _add(z, path, name, mode=None):
@@ -39,9 +41,11 @@ def _add(z, path, name, mode=None):
 def bundled(path, labs):
     """Whether a tracked file goes into the bundle: no answers (solutions,
     alternatives, mutants, the harness's own tests and fixtures, the docs
-    with their instructor pages), and only the labs asked for."""
+    with their instructor pages), none of the kit's parts that grading
+    does not run (its self-checks, the course tooling), and only the labs
+    asked for."""
     parts = path.split("/")
-    if parts[0] in ("solutions", "docs") or path.startswith("qemu/tests/"):
+    if parts[0] in ("solutions", "docs") or (parts[0] == "qemu" and parts[1] in NOT_GRADING):
         return False
     if parts[0] in ("labs", "kunit"):
         return len(parts) > 2 and parts[1] in labs and parts[2] not in ("alternative", "mutants")
@@ -98,7 +102,7 @@ def main(argv):
         print(f"gradescope: PRIVATE={args.private} is not a folder; give the folder that "
               "holds one subfolder per lab", file=sys.stderr)
         return 2
-    flavour = "strict" if args.strict else "fast"
+    flavour = kernel_source.flavour(args.strict)
     try:
         out = build(labs, args.out, args.private, flavour, args.pack)
     except kernel_source.SourceError as e:

@@ -1,5 +1,5 @@
-#!/usr/bin/env python3
-"""The course's own checks, run by make check (and alone: doccheck.py).
+"""The course's own checks, run by make check (and alone:
+python3 -m selfcheck.doccheck).
 
 - both audiences build with sphinx -W;
 - each lab page has one "Exercise N" per TODO number of its skeleton;
@@ -18,13 +18,13 @@ import re
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-import docs  # noqa: E402
-import lab as labmod  # noqa: E402
-import rubric  # noqa: E402
-import skelgen  # noqa: E402
+from course import docs, skelgen
+from grader import rubric
+from harness import lab as labmod
+
+KIT = labmod.KIT
+# Where the harness's code is: every file below it may read a setting.
+QEMU = os.path.join(KIT, "qemu")
 
 
 class _Text(html.parser.HTMLParser):
@@ -86,13 +86,25 @@ def exercises_match_todos(lab):
                                 f"exercises without a TODO: {sorted(exercises - todos)}")
 
 
+def code_files():
+    """The code the host runs under qemu/, every folder down, less the tests:
+    Python, shell, and executable scripts without a suffix (run_autograder;
+    not the guest's /init, whose KDKIT_ names are the guest's own)."""
+    found = []
+    for path in glob.glob(os.path.join(QEMU, "**", "*"), recursive=True):
+        rel = os.path.relpath(path, QEMU)
+        if os.path.isfile(path) and rel.split(os.sep)[0] != "tests" and (
+                path.endswith((".py", ".sh")) or os.access(path, os.X_OK)):
+            found.append(path)
+    return sorted(found)
+
+
 def documented_settings():
     """Make variables the Makefile reads, and KDKIT_ settings the harness reads."""
     with open(os.path.join(KIT, "Makefile"), encoding="utf-8") as f:
         make = set(re.findall(r"\$\(([A-Z][A-Z_]*)\)", f.read()))
     env = set()
-    for path in glob.glob(os.path.join(HERE, "*.py")) + glob.glob(os.path.join(HERE, "*.sh")) + \
-            glob.glob(os.path.join(HERE, "gradescope", "*")):
+    for path in code_files():
         with open(path, encoding="utf-8") as f:
             env |= set(re.findall(r"\bKDKIT_[A-Z_]+\b", f.read()))
     return sorted(make - {"MAKEFILE_LIST"}), sorted(env)

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build the kit kernel of one flavour (fast or strict) into the cache, once.
-# Usage: build-kernel.sh [--dir] FLAVOUR
+# Usage: kernel/build.sh [--dir] FLAVOUR
 #   --dir only prints the build directory, which is keyed by the source's
-#   version and identity (qemu/kernel_source.py) and a hash of the config
+#   version and identity (kernel/source.py) and a hash of the config
 #   fragments, so an unchanged fragment costs nothing and a changed one
 #   builds afresh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${KDKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kdkit}
 py=${PYTHON:-python3}
+# kernel/source.py owns the cache's place, the build folders and their marks.
+source_py() { PYTHONPATH="$here/.." "$py" -m kernel.source "$@"; }
+cache=$(source_py cache)
 jobs=${JOBS:-$(nproc)}
 
 print_only=
@@ -23,15 +25,15 @@ fragments="$here/kernel.config"
 [ "$flavour" = strict ] && fragments="$fragments $here/strict.config"
 
 if [ -n "$print_only" ]; then
-	"$py" "$here/kernel_source.py" paths "$flavour" | tail -n 1
+	source_py paths "$flavour" | sed -n 2p
 	exit "${PIPESTATUS[0]}"
 fi
 mkdir -p "$cache/kernel" "$cache/src"
 # One run at a time finds, fetches and unpacks the source.
-{ flock 8; "$py" "$here/kernel_source.py" prepare >/dev/null; } 8>"$cache/src/.lock"
-{ read -r src; read -r out; } < <("$py" "$here/kernel_source.py" paths "$flavour")
-[ -n "${out:-}" ] || exit 1
-[ -f "$out/.kdkit-built" ] && exit 0
+{ flock 8; source_py prepare >/dev/null; } 8>"$cache/src/.lock"
+{ read -r src; read -r out; read -r built; } < <(source_py paths "$flavour")
+[ -n "${built:-}" ] || exit 1
+[ -f "$built" ] && exit 0
 
 # Two runs that both find no kernel (two terminals, a test and a grade)
 # build it once: the second waits for the first, then finds it built.
@@ -40,7 +42,7 @@ if ! flock -n 9; then
 	echo "build-kernel: another run is building the $flavour kernel; waiting for it"
 	flock 9
 fi
-[ -f "$out/.kdkit-built" ] && exit 0
+[ -f "$built" ] && exit 0
 
 echo "build-kernel: configuring the $flavour kernel in $out"
 rm -rf "$out"
@@ -62,7 +64,7 @@ while read -r want; do
 	esac
 done < <(cat $fragments)
 if [ "$missing" -ne 0 ]; then
-	echo "build-kernel: the config lost options above; fix qemu/*.config" >&2
+	echo "build-kernel: the config lost options above; fix qemu/kernel/*.config" >&2
 	exit 1
 fi
 
@@ -72,7 +74,7 @@ make -s -C "$src" O="$out" -j"$jobs" bzImage modules_prepare
 # External modules link against the symbol versions of the built kernel.
 make -s -C "$src" O="$out" -j"$jobs" modules >/dev/null
 echo "build-kernel: $flavour kernel built in $(( $(date +%s) - start )) s"
-touch "$out/.kdkit-built"
+touch "$built"
 # Builds of this flavour from older fragments are dead weight now, and so
 # are unpacked sources no build uses.
 ident=$(basename "$out"); ident=${ident%%-"$flavour"-*}

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write compile_commands.json for the labs, so that clangd (VS Code, vim,
 Emacs) resolves the kernel's headers and the kit's in a student's files.
 
@@ -14,9 +13,10 @@ import re
 import sys
 import tempfile
 
-import kdkit
-import lab as labmod
-import skelgen
+from course import skelgen
+from harness import kbuild
+from harness import lab as labmod
+from kernel import source as kernel_source
 
 CMD = re.compile(r"^cmd_(\S+\.o) := (.*)$")
 
@@ -31,7 +31,7 @@ def entries(lab, kdir):
                     open(os.path.join(src, f), "w") as fout:
                 fout.write(skelgen.strip(fin.read()))
         bdir = os.path.join(tmp, "build")
-        _built, _warnings, origin = labmod.build(lab, src, kdir, bdir)
+        _built, _warnings, origin = kbuild.build(lab, src, kdir, bdir)
         real = {b: (os.path.join(labmod.KIT, "labs", lab, os.path.basename(b))
                     if r.startswith(src) else r) for b, r in origin.items()}
         out = []
@@ -56,7 +56,7 @@ def entries(lab, kdir):
 
 def main(argv):
     out = argv[0] if argv else os.path.join(labmod.KIT, "compile_commands.json")
-    kdir = kdkit.kernel_dir("fast")
+    kdir = kernel_source.kernel_dir("fast")
     found = [e for lab in labmod.labs() for e in entries(lab, kdir)]
     with open(out, "w") as f:
         json.dump(found, f, indent=1)

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """make docs: build the course with Sphinx, warnings as errors.
 
-  docs.py [--audience student|instructor] [--out DIR]
+  python3 -m course.docs [--audience student|instructor] [--out DIR]
 
 The student build (the default, docs/_build/html) leaves out every
 ``.. only:: instructor`` block: the reference solutions and the mutants.
@@ -12,7 +11,8 @@ import os
 import subprocess
 import sys
 
-KIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness.lab import KIT
+
 AUDIENCES = {"student": "html", "instructor": "instructor"}
 
 

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Grade submissions: each student's files, in a scratch tree of their own,
 tested on the kit kernel and scored with each lab's rubric.
 
-  grade.py [--submission DIR | --submissions DIR] [--labs vser,fsled]
-           [--jobs N] [--out DIR]
+  python3 -m grader.grade [--submission DIR | --submissions DIR]
+                          [--labs vser,fsled] [--jobs N] [--out DIR]
 
 A submission holds only the files students edit (vser.c, fsled.c, ...),
 flat or in <lab>/ folders. Everything else comes from the kit. Results go
@@ -23,10 +22,10 @@ import tempfile
 import xml.etree.ElementTree as ET
 from typing import NamedTuple
 
-import kdkit
-import lab as labmod
-import rubric
-import sandbox
+from grader import rubric
+from harness import kbuild, results, runner, sandbox
+from harness import lab as labmod
+from kernel import source as kernel_source
 
 MAX_FILE = 256 * 1024      # bytes: a driver source is a few KiB
 BUILD_LINES = 40           # lines of compiler messages a report shows
@@ -92,7 +91,7 @@ def intake(lab, subdir, scratch, report_flat_extras=False):
 def style(files, flavour="fast"):
     """checkpatch --strict findings per file, from the kernel tree grading
     uses (the only one a grading image may have)."""
-    src = os.path.realpath(os.path.join(kdkit.kernel_dir(flavour), "source"))
+    src = os.path.realpath(os.path.join(kernel_source.kernel_dir(flavour), "source"))
     found = {}
     for path in files:
         # checkpatch leaves a cache file in any git tree it runs in (the kit
@@ -122,20 +121,20 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     # checkpatch reads the files while they build and run.
     aside = concurrent.futures.ThreadPoolExecutor(1)
     styled = aside.submit(style, [os.path.join(scratch, f) for f in labmod.student_files(lab)],
-                          "strict" if strict else "fast")
+                          kernel_source.flavour(strict))
     aside.shutdown(wait=False)
     # The build and the boots get names of their own: nothing a student
     # named (a folder, a file) reaches make, a shell or QEMU's options.
     bdir = tempfile.mkdtemp(prefix="kdkit-build-")
     runs = tempfile.mkdtemp(prefix="kdkit-runs-")
     try:
-        run = kdkit.run_lab(lab, scratch, strict, bdir=bdir, runs=runs, sandboxed=True, vms=vms,
+        run = runner.run_lab(lab, scratch, strict, bdir=bdir, runs=runs, sandboxed=True, vms=vms,
                             moot=lambda outcome: rubric.moot(items, outcome))
-    except labmod.ObjectRefused as e:
+    except kbuild.ObjectRefused as e:
         problems = str(e).splitlines()
         return LabGrade(lab, zero(f"refused: {problems[0]}"),
                         notes + [f"{lab} refused: {p}" for p in problems], styled.result(), folder)
-    except labmod.LabError as e:
+    except (labmod.LabError, kernel_source.SourceError) as e:
         messages = str(e).replace(scratch + os.sep, "")
         with open(os.path.join(folder, "build.log"), "w") as f:
             f.write(messages + "\n")
@@ -154,9 +153,9 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     scores = rubric.score(items, run.outcome)
     notes += run.outcome.notes
     # Paths as the student knows them: their files by name, the kit's by its own.
-    home = lambda l: labmod.point_home(l, run.origin).replace(scratch + os.sep, "")
+    home = lambda l: kbuild.point_home(l, run.origin).replace(scratch + os.sep, "")
     with open(os.path.join(folder, "report.txt"), "w") as f:
-        f.write(case_report(run.outcome, home))
+        f.write("\n".join(results.report_lines(run.outcome, home)) + "\n")
     return LabGrade(lab, scores, notes, styled.result(), run.workdir,
                     failure_messages(scores, run, home))
 
@@ -177,20 +176,6 @@ def failure_messages(scores, run, home):
                 details[s.item.name] = [home(l) for l in run.outcome.health[suite][0][:6]]
                 break
     return details
-
-
-def case_report(outcome, home):
-    """What kdkit.report would print, as text, paths passed through home()."""
-    lines = []
-    for suite, cases in outcome.plan:
-        for c in cases:
-            case = outcome.cases[suite].get(c)
-            lines.append(f"[{case.status}] {suite}.{c}")
-            lines += [f"    {home(l)}" for l in case.log]
-        for report in outcome.health.get(suite, []):
-            lines.append(f"[FAILED] kernel health while {suite} ran")
-            lines += [f"    {home(l)}" for l in report]
-    return "\n".join(lines) + "\n"
 
 
 def failure_detail(grade, score):
@@ -244,10 +229,10 @@ def gradescope(grades):
             "output": "Graded by kdkit on the kit kernel in QEMU."}
 
 
-def junit(results):
+def junit(graded):
     """JUnit XML: a testsuite a student and lab, a testcase a rubric item."""
     root = ET.Element("testsuites")
-    for student, grades in results.items():
+    for student, grades in graded.items():
         for g in grades:
             suite = ET.SubElement(root, "testsuite", name=f"{student}.{g.lab}",
                                   tests=str(len(g.scores)),
@@ -261,11 +246,11 @@ def junit(results):
     return ET.ElementTree(root)
 
 
-def gradebook(results, labs, path):
+def gradebook(graded, labs, path):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["student"] + labs + ["total"])
-        for student, grades in sorted(results.items()):
+        for student, grades in sorted(graded.items()):
             by_lab = {g.lab: g.points for g in grades}
             w.writerow([student] + [f"{by_lab.get(l, 0):g}" for l in labs]
                        + [f"{sum(by_lab.values()):g}"])
@@ -304,7 +289,7 @@ def main(argv):
         for l in labs:
             labmod.check_lab(l)
             rubric.load(l)
-        kdkit.kernel_dir("strict" if args.strict else "fast")
+        kernel_source.kernel_dir(kernel_source.flavour(args.strict))
         sandbox.require()
         students = submissions(args)
         args.out = os.path.abspath(args.out)
@@ -317,17 +302,18 @@ def main(argv):
                 for l in labs:
                     jobs[student, l] = pool.submit(grade_lab, student, l, folder, args.out,
                                                    args.strict, l == labs[0], vms)
-        results = {s: [jobs[s, l].result() for l in labs] for s, _ in students}
-    except (labmod.LabError, rubric.RubricError, sandbox.SandboxError) as e:
+        graded = {s: [jobs[s, l].result() for l in labs] for s, _ in students}
+    except (labmod.LabError, kernel_source.SourceError, rubric.RubricError,
+            sandbox.SandboxError) as e:
         print(f"grade: {e}", file=sys.stderr)
         return 2
-    for student, grades in results.items():
+    for student, grades in graded.items():
         print_terminal(student, grades)
         with open(os.path.join(args.out, student, "results.json"), "w") as f:
             json.dump(gradescope(grades), f, indent=2)
-    junit(results).write(os.path.join(args.out, "junit.xml"), encoding="unicode")
-    gradebook(results, labs, os.path.join(args.out, "grades.csv"))
-    print(f"grade: {len(results)} submission(s); results in {args.out}")
+    junit(graded).write(os.path.join(args.out, "junit.xml"), encoding="unicode")
+    gradebook(graded, labs, os.path.join(args.out, "grades.csv"))
+    print(f"grade: {len(graded)} submission(s); results in {args.out}")
     return 0
 
 

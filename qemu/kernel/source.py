@@ -1,10 +1,12 @@
-#!/usr/bin/env python3
 """The kernel source the kit builds from, found, fetched and unpacked once.
 
-  kernel_source.py prepare        find or fetch a 6.1.y source, unpack and
-                                  patch it into the cache; print its folder
-  kernel_source.py paths FLAVOUR  print the source folder and the build
-                                  folder of that kernel flavour
+  python3 -m kernel.source prepare        find or fetch a 6.1.y source,
+                                          unpack and patch it into the
+                                          cache; print its folder
+  python3 -m kernel.source paths FLAVOUR  print the source folder, the build
+                                          folder of that kernel flavour and
+                                          the file that marks it built
+  python3 -m kernel.source cache          print the cache's folder
 
 Where the source comes from, first match wins:
 1. KERNEL_SRC: a 6.1.y tarball or an unpacked tree (copied, never changed);
@@ -39,10 +41,29 @@ PIN_URL = f"https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-{PIN_VERSION}.tar
 PIN_SHA256 = "ed4d0acb1307c235230c89efc094e210e6290593f94a7e617f28b1001101a33a"
 FLAVOURS = {"fast": ["kernel.config"], "strict": ["kernel.config", "strict.config"]}
 ID_FILE = ".kdkit-id"
+# In a build folder: the kernel in it is complete (kernel/build.sh, pack.py).
+BUILT_FILE = ".kdkit-built"
 
 
 class SourceError(Exception):
     """No usable source: the message says what to do next."""
+
+
+def flavour(strict):
+    """The kernel flavour a run uses: strict (KASAN, lockdep) or fast."""
+    return "strict" if strict else "fast"
+
+
+def built_marker(build):
+    return os.path.join(build, BUILT_FILE)
+
+
+def kernel_dir(flavour):
+    """The build folder of a built kernel of this flavour."""
+    path = paths(flavour)[1]
+    if not os.path.isfile(built_marker(path)):
+        raise SourceError(f"the {flavour} kit kernel is not built; run 'make setup'")
+    return path
 
 
 def _patches():
@@ -309,7 +330,10 @@ def main(argv):
         if argv[:1] == ["prepare"] and len(argv) == 1:
             print(prepare())
         elif argv[:1] == ["paths"] and len(argv) == 2:
-            print("\n".join(paths(argv[1])))
+            src, build = paths(argv[1])
+            print("\n".join([src, build, built_marker(build)]))
+        elif argv == ["cache"]:
+            print(CACHE)
         else:
             print(__doc__.split("\n\n")[1], file=sys.stderr)
             return 2

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """make check: the kit's own tests, totalled in one "N passed, N failed" line.
 
 1. the harness's unit and end-to-end tests (pytest, qemu/tests), and its
@@ -12,13 +11,13 @@
    strict one, by its tests and not by the object check; the
    alternative solution (kunit/<lab>/alternative/) passes every case;
    kunit/<lab>/imports.txt allows what the reference and alternative
-   import (qemu/objcheck.py);
+   import (qemu/harness/objcheck.py, qemu/selfcheck/imports.py);
 5. the reference solutions and the kit's kernel code (not the userspace
    tests) are clean under
    checkpatch --strict (with the suites), and build without a warning
    with W=1 and sparse;
 6. the device tree sources in common/ compile with dtc, without a warning;
-7. the course (qemu/doccheck.py): both audiences build with sphinx -W, an
+7. the course (qemu/selfcheck/doccheck.py): both audiences build with sphinx -W, an
    exercise per TODO, every rubric item on its lab page, no solution line
    in the student build, every setting in the reference.
 """
@@ -33,21 +32,20 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-import doccheck  # noqa: E402
-import grade  # noqa: E402
-import kdkit  # noqa: E402
-import lab as labmod  # noqa: E402
-import objcheck  # noqa: E402
+from grader import grade
+from harness import kbuild
+from harness import lab as labmod
+from kernel import source as kernel_source
+from selfcheck import doccheck, imports
+
+KIT = labmod.KIT
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed")
 totals = {"passed": 0, "failed": 0}
 
 
-def run(cmd):
-    return subprocess.run(cmd, cwd=KIT, capture_output=True, text=True)
+def run(cmd, env=None):
+    return subprocess.run(cmd, cwd=KIT, capture_output=True, text=True, env=env)
 
 
 def verdict(name, ok, detail=""):
@@ -88,7 +86,7 @@ def pytest_step(started):
 # tests need no VM, and one hello run covers the front end end to end.
 OLD_PYTHON_TESTS = ["test_ktap.py", "test_results.py", "test_rubric.py", "test_skelgen.py",
                     "test_lab.py", "test_ledpanel.py", "test_doccheck.py",
-                    "test_kernel_source.py"]
+                    "test_kernel_source.py", "test_layout.py"]
 
 
 def oldest_python():
@@ -163,7 +161,7 @@ def skeleton_step(lab):
 
 
 def checkpatch_step():
-    kdir = kdkit.kernel_dir("fast")
+    kdir = kernel_source.kernel_dir("fast")
     src = os.path.join(kdir, "source")
     checkpatch = os.path.join(os.path.realpath(src), "scripts", "checkpatch.pl")
     dirs = ["common"] + [f"{top}/{l}" for top in ("solutions", "kunit") for l in labmod.labs()]
@@ -187,11 +185,11 @@ def dts_step():
 def strict_build_step(lab):
     """W=1 and sparse (C=1) over the solution, alone (as make shell builds
     it) and linked with the suites and kdkit.ko (as make test does)."""
-    kdir = kdkit.kernel_dir("fast")
+    kdir = kernel_source.kernel_dir("fast")
     for with_tests, how in ((False, "alone"), (True, "with its suites")):
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                _mods, out, _origin = labmod.build(lab, os.path.join(KIT, "solutions", lab), kdir, tmp,
+                _mods, out, _origin = kbuild.build(lab, os.path.join(KIT, "solutions", lab), kdir, tmp,
                                                    with_tests=with_tests, extra=("W=1", "C=1"))
             except labmod.LabError as e:
                 out = str(e) + "\nwarning: the build failed"
@@ -237,10 +235,10 @@ def alternative_step(lab):
 def imports_step(lab):
     """kunit/<lab>/imports.txt is current: the reference and the alternative
     pass the object check grading applies, on both kernels."""
-    missing = objcheck.reference_imports(lab) - objcheck.allowed_imports(lab)
+    missing = imports.reference_imports(lab) - labmod.allowed_imports(lab)
     verdict(f"{lab}: kunit/{lab}/imports.txt allows what the reference and alternative import",
             not missing, "not listed: " + " ".join(sorted(missing))
-            + "\nrun qemu/objcheck.py --update")
+            + "\nrun PYTHONPATH=qemu python3 -m selfcheck.imports --update")
 
 
 def docs_step():
@@ -253,7 +251,7 @@ def steps():
     yield "harness under the oldest Python", old_python_step
     yield "skeletons match solutions", lambda: verdict(
         "labs/ matches what solutions/ generates",
-        (p := run([sys.executable, "qemu/skelgen.py", "solutions", "labs", "--check"])).returncode == 0,
+        (p := run(*labmod.entry_point("course.skelgen", "solutions", "labs", "--check"))).returncode == 0,
         p.stdout + p.stderr)
     for lab in labmod.labs():
         yield f"{lab} solution", lambda lab=lab: solution_step(lab)

@@ -1,9 +1,7 @@
-"""What a lab is made of, and how its modules are built.
-
-A lab <id> has its reference files in solutions/<id>/ (the student edits the
-same names), its KUnit suites in kunit/<id>/*_test.c (one suite a file), and
-shares headers in common/. The build links the student's files and every
-suite into one module, <id>_kunit.ko, next to the kit's kdkit.ko.
+"""Building a lab's modules: the student's files with the kit's suites into
+<lab>_kunit.ko beside the kit's kdkit.ko, and the module alone for the
+userspace suites; plainly for a student's run, or in the sandbox
+(sandbox.py) for grading, where the student's files are hostile.
 """
 import contextlib
 import fcntl
@@ -17,128 +15,21 @@ import tempfile
 import threading
 from typing import NamedTuple
 
-import kernel_source
-import objcheck
-import sandbox
-
-KIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class LabError(Exception):
-    """Bad input from the user: the message says what to do next."""
+from harness import objcheck, sandbox
+from harness.lab import (KIT, LabError, allowed_imports, board, student_files, suite_files,
+                         user_files)
+from kernel import source as kernel_source
 
 
 class ObjectRefused(LabError):
     """The student's objects reach for what no driver needs
-    (qemu/objcheck.py); a line a violation."""
+    (harness/objcheck.py); a line a violation."""
 
 
-def labs():
-    """Every lab id, in course order: the skeletons in labs/, which a
-    grading bundle has and its solutions/ does not."""
-    order = ["hello", "vser", "fsled", "dma"]
-    have = set(os.listdir(os.path.join(KIT, "labs")))
-    return [l for l in order if l in have] + sorted(have - set(order))
-
-
-def check_lab(lab):
-    if not lab:
-        raise LabError(f"say which lab, e.g. 'make test LAB=hello'; the labs are: {' '.join(labs())}")
-    if lab not in labs():
-        raise LabError(f"unknown lab '{lab}'; the labs are: {' '.join(labs())}")
-
-
-def student_files(lab):
-    """The files a student provides for a lab: the names in labs/<lab>/
-    (make skels makes them from solutions/<lab>/, and make check says so)."""
-    return sorted(os.listdir(os.path.join(KIT, "labs", lab)))
-
-
-def private_dir(lab):
-    """An instructor's extra suites for lab, kept out of the student
-    distribution: $KDKIT_PRIVATE/<lab>/, with a rubric.toml of their own."""
-    root = os.environ.get("KDKIT_PRIVATE")
-    d = os.path.join(os.path.abspath(root), lab) if root else None
-    return d if d and os.path.isdir(d) else None
-
-
-def _test_sources(lab, suffix):
-    dirs = [os.path.join(KIT, "kunit", lab)] + list(filter(None, [private_dir(lab)]))
-    return [os.path.join(d, f) for d in dirs for f in sorted(os.listdir(d)) if f.endswith(suffix)]
-
-
-def suite_files(lab):
-    """KUnit suites, linked into the lab's test module."""
-    return _test_sources(lab, "_test.c")
-
-
-def user_files(lab):
-    """Userspace suites (common/ktap_user.h), run in the VM as programs."""
-    return _test_sources(lab, "_user.c")
-
-
-CASE = re.compile(r"^\s*(?:KUNIT_CASE|UCASE)\((\w+)\)")
-USER_SUITE = re.compile(r'^\s*return ktap_run\("(\w+)"')
-SUITE_NAME = re.compile(r'^\s*\.name\s*=\s*"(\w+)"')
-
-
-def expected_cases(lab):
-    """[(suite, [case, ...])] in the order KUnit will run them.
-
-    Read from the kit's own test sources, never from the run, so a case that
-    does not report is noticed. Each file holds one suite, whose case list
-    is written as KUNIT_CASE(name) lines.
-    """
-    plan = []
-    for path in suite_files(lab) + user_files(lab):
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        pattern = USER_SUITE if path.endswith("_user.c") else SUITE_NAME
-        names = [m[1] for m in map(pattern.match, text.splitlines()) if m]
-        cases = [m[1] for m in map(CASE.match, text.splitlines()) if m]
-        if len(names) != 1 or not cases:
-            raise LabError(f"{path}: a test file must hold one suite with KUNIT_CASE() lines")
-        plan.append((names[0], cases))
-    return plan
-
-
-def resolve_src(lab, src):
-    """The folder holding the student's files for this lab."""
-    base = os.path.join(KIT, src) if src in ("labs", "solutions") else os.path.abspath(src)
-    if not os.path.isdir(base):
-        raise LabError(f"SRC={src} is not a folder; use labs, solutions or a folder with {lab}'s files")
-    for d in (os.path.join(base, lab), base):
-        if all(os.path.isfile(os.path.join(d, f)) for f in student_files(lab)):
-            return d
-    missing = [f for f in student_files(lab) if not os.path.isfile(os.path.join(base, lab, f))]
-    raise LabError(f"SRC={src} has no {lab}/{missing[0]} (nor {missing[0]} at its top); "
-                   f"lab {lab} needs: {' '.join(student_files(lab))}")
-
-
-MUTANT = re.compile(r"^(\d+)-.+\.patch$")
-
-
-def mutants(lab):
-    """The lab's mutants, kunit/<lab>/mutants/N-what.patch (the solution
-    with one defect each), as {N: path} in number order: 2 before 10."""
-    d = os.path.join(KIT, "kunit", lab, "mutants")
-    found = {int(m[1]): os.path.join(d, m[0])
-             for m in map(MUTANT.match, os.listdir(d) if os.path.isdir(d) else []) if m}
-    return dict(sorted(found.items()))
-
-
-def patched_solution(lab, patch, dest):
-    """Copy lab's solution files into dest and apply one defect to them:
-    how the harness fixtures and the lab mutants are made. Raises LabError
-    if the patch no longer applies."""
-    for f in student_files(lab):
-        shutil.copyfile(os.path.join(KIT, "solutions", lab, f), os.path.join(dest, f))
-    with open(patch) as p:
-        proc = subprocess.run(["patch", "-s", "-p1", "-d", dest], stdin=p,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
-        raise LabError(f"{patch} no longer applies to solutions/{lab}; update it\n{proc.stdout}")
-    return dest
+def build_dir(lab, srcdir, flavour, kind):
+    """Where a build of srcdir for this lab, flavour and kind is kept."""
+    key = hashlib.sha256(f"{srcdir}\0{flavour}\0{kind}".encode()).hexdigest()[:12]
+    return os.path.join(kernel_source.CACHE, "build", f"{lab}-{kind}-{key}")
 
 
 def _sync(src, dst):
@@ -156,38 +47,8 @@ def kdkit_sources():
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.startswith("kdkit_") and f.endswith(".c"))
 
 
-class Board(NamedTuple):
-    """What a lab's VM has beyond the kernel: the QEMU devices that
-    common/board.c turns into platform devices, vCPUs, and the tools from
-    common/ that its shell offers in /usr/bin."""
-    devices: tuple = ()
-    cpus: int = 1
-    tools: tuple = ()
-    cmdline: str = ""    # kernel arguments added for this lab
-    icount: bool = False  # virtual time skips idle waits (edu's 100 ms DMA timer)
-    memory: str = ""     # guest RAM, if not the flavour's default
-
-
-BOARDS = {
-    # Two vCPUs, so that two threads can run into the driver at once
-    # (common/kdkit_interleave.c needs one CPU for each).
-    "vser": Board(cpus=2),
-    "fsled": Board(devices=("gpio",), cpus=2, tools=("ledctl",)),
-    # Every streaming mapping bounces (an 8 MB swiotlb: quicker to set up and
-    # to fill), so DMA mistakes show as wrong data; icount lets virtual time
-    # skip edu's 100 ms DMA timer while the guest waits.
-    # 256 MB on both kernels: edu drives 28 address lines, and the swiotlb
-    # (placed high in RAM) must stay below 256 MB for its bounces to reach.
-    "dma": Board(devices=("edu",), cmdline="swiotlb=4096,force", icount=True, memory="256M"),
-}
-
-
-def board(lab):
-    return BOARDS.get(lab, Board())
-
-
 # Debug information in the lab's modules, so that a kernel report names the
-# student's lines (qemu/decode.py); the kernel itself is built without.
+# student's lines (decode.py); the kernel itself is built without.
 DEBUG_INFO = "-g"
 
 
@@ -207,7 +68,7 @@ class Built(NamedTuple):
 
 def kbuild_text(lab, student, suites, with_tests=True, with_board=False,
                 include=os.path.join(KIT, "common")):
-    lines = ["# Generated by kdkit for each run; edit qemu/lab.py instead.",
+    lines = ["# Generated by kdkit for each run; edit qemu/harness/kbuild.py instead.",
              f"ccflags-y := -I{include} {DEBUG_INFO}"]
     objs = [f[:-2] + ".o" for f in student if f.endswith(".c")]
     extra = " board.o" if with_board else ""
@@ -222,7 +83,7 @@ def kbuild_text(lab, student, suites, with_tests=True, with_board=False,
     ]) + "\n"
 
 
-PROBES = os.path.join(KIT, "qemu", "probes.mk")
+PROBES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probes.mk")
 
 
 def _tool_version(tool):
@@ -232,7 +93,7 @@ def _tool_version(tool):
 def kbuild_probes(kernel_dir):
     """make's arguments for a module build: the kernel Makefiles' flag
     probes answered from a table kept with the kernel build, per compiler
-    and assembler (qemu/probes.mk)."""
+    and assembler (probes.mk)."""
     return [f"--eval=include {PROBES}", f"kdkit-probe-table={_probes(kernel_dir)}"]
 
 
@@ -378,7 +239,7 @@ def point_home(text, origin):
 
 def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     """build() for grading, where the student's files are hostile: they are
-    compiled alone in a sandbox (qemu/sandbox.py) that holds the kernel
+    compiled alone in a sandbox (sandbox.py) that holds the kernel
     tree, the lab's shared headers and a copy of those files, under fixed
     names; the kit's suites are then linked with the objects they made."""
     sandbox.require()
@@ -393,7 +254,7 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     # userspace suites; the kernel's own build names them, not the student.
     objs = [f[:-2] + ".o" for f in student if f.endswith(".c")]
     with_user = bool(user_files(lab))
-    parts = {"student": "\n".join(["# Generated by kdkit for each run; edit qemu/lab.py instead.",
+    parts = {"student": "\n".join(["# Generated by kdkit for each run; edit qemu/harness/kbuild.py instead.",
                                     f"ccflags-y := -I/build/include {DEBUG_INFO}", f"obj-m := {lab}_kunit.o",
                                     f"{lab}_kunit-y := {' '.join(objs)}"]) + "\n"}
     if with_user:
@@ -459,7 +320,8 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
             os.rename(tmp, kept)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)      # another grader kept them first
-    problems = objcheck.check(lab, [os.path.join(side, "student", o) for o in objs])
+    problems = objcheck.check(lab, [os.path.join(side, "student", o) for o in objs],
+                              allowed_imports(lab))
     if problems:
         raise ObjectRefused("\n".join(problems))
     # The student's objects join the kit's, and the test module is linked.

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """make bench-grade: grading throughput on a generated batch of 20
 submissions (solutions, mutants, hostile ones and a skeleton), with
 JOBS=1 and JOBS=2 (or the JOBS given), on the fast kernel or the strict
 one (--strict), and a check that grades.csv holds the expected scores.
 
-  grade_bench.py [--strict] [--jobs N]
+  python3 -m selfcheck.grade_bench [--strict] [--jobs N]
 """
 import argparse
 import csv
@@ -15,8 +14,9 @@ import sys
 import tempfile
 import time
 
-import lab as labmod
-import rubric
+from grader import rubric
+from harness import lab as labmod
+from kernel import source as kernel_source
 
 KIT = labmod.KIT
 FIXTURES = os.path.join(KIT, "qemu", "tests", "fixtures")
@@ -96,17 +96,16 @@ def main():
     p.add_argument("--strict", action="store_true")
     p.add_argument("--jobs", type=int)
     args = p.parse_args()
-    flavour = "strict" if args.strict else "fast"
+    flavour = kernel_source.flavour(args.strict)
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "batch")
         expected = batch(root)
         for jobs in [args.jobs] if args.jobs else (1, 2):
             out = os.path.join(tmp, f"out-{jobs}")
             t0 = time.monotonic()
-            proc = subprocess.run([sys.executable, os.path.join(KIT, "qemu", "grade.py"),
-                                   "--submissions", root, "--jobs", str(jobs), "--out", out]
-                                  + (["--strict"] if args.strict else []),
-                                  capture_output=True, text=True)
+            cmd, env = labmod.entry_point("grader.grade", "--submissions", root, "--jobs", str(jobs),
+                                          "--out", out, *(["--strict"] if args.strict else []))
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             secs = time.monotonic() - t0
             wrong = check_csv(os.path.join(out, "grades.csv"), expected) if proc.returncode == 0 \
                 else [proc.stderr.strip()]

@@ -1,4 +1,4 @@
-# Included in every module build (make --eval, qemu/lab.py): the kernel
+# Included in every module build (make --eval, qemu/harness/kbuild.py): the kernel
 # Makefiles' compiler flag probes (scripts/Makefile.compiler's try-run)
 # are answered from a table, kdkit-probe-table, kept with the kernel build for
 # each compiler. A module build makes about 40 probes, each five processes

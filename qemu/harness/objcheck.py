@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check a student's compiled objects before they meet the kit's tests.
 
 A student's object may not define KUnit suites or sections of its own
@@ -8,23 +7,22 @@ hold port I/O instructions (the PC's serial ports, the results channel
 among them, are ports). Each violation is one line naming the section,
 symbol or instruction.
 
-What a lab may import is kunit/<lab>/imports.txt (what the reference and
-alternative solutions import on both kernels, written by `objcheck.py
---update`) with common/imports.txt (what any driver may call, written by
-hand) and the compiler's own instrumentation (KASAN, lockdep, retpolines).
+What a lab may import is given by the caller (harness/lab.py's
+allowed_imports(): kunit/<lab>/imports.txt, written by selfcheck/imports.py,
+with common/imports.txt), and the compiler's own instrumentation (KASAN,
+lockdep, retpolines) is allowed always. This file imports nothing of the
+kit.
 
-  objcheck.py OBJECT... --lab LAB   check objects, one line a violation
-  objcheck.py --update              rewrite every kunit/<lab>/imports.txt
+  python3 -m harness.objcheck --lab LAB [--allow FILE]... OBJECT...
+      check objects against the names listed in the FILEs (a name a line,
+      '#' comments), one line a violation
 """
+import argparse
 import fnmatch
 import os
 import re
 import subprocess
 import sys
-import tempfile
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-KIT = os.path.dirname(HERE)
 
 # Sections the kernel's build makes from ordinary C (and KASAN's builds).
 SECTIONS = ["", ".text", ".text.*", ".data", ".data.*", ".rodata", ".rodata.*", ".bss", ".bss.*",
@@ -38,7 +36,7 @@ SECTIONS = ["", ".text", ".text.*", ".data", ".data.*", ".rodata", ".rodata.*", 
             "__ksymtab*", "___ksymtab*", "__kcrctab*", "_ftrace_events", "_ftrace_eval_map",
             "__tracepoints*", "__bpf_raw_tp_map", ".parainstructions", ".init_array", ".fini_array",
             ".group"]
-# The debug information the kit builds modules with (qemu/decode.py): never
+# The debug information the kit builds modules with (decode.py): never
 # loaded, so allowed only where the section is not allocated.
 DEBUG_SECTIONS = [".debug_*"]
 # Constructors only as KASAN makes them (GCC's _sub_I_/_sub_D_ functions):
@@ -55,20 +53,6 @@ INSTRUMENTATION = ["__asan_*", "__kasan_*", "__ubsan_*", "__sanitizer_cov_*", "_
                    "debug_lockdep_rcu_enabled", "*_nested", "__might_*", "__list_*_valid"]
 PORT_IO = {"in", "out", "ins", "outs", "insb", "insw", "insl", "insd", "outsb", "outsw",
            "outsl", "outsd"}
-
-
-def _symbols(path):
-    """Symbols listed in a file, a name a line; '#' starts a comment."""
-    try:
-        with open(path) as f:
-            return {l.split("#")[0].strip() for l in f} - {""}
-    except FileNotFoundError:
-        return set()
-
-
-def allowed_imports(lab):
-    return (_symbols(os.path.join(KIT, "kunit", lab, "imports.txt"))
-            | _symbols(os.path.join(KIT, "common", "imports.txt")))
 
 
 def _tool(*cmd):
@@ -130,9 +114,9 @@ def _port_io(obj):
     return found
 
 
-def check(lab, objects):
-    """One line for each violation in the student's objects of lab."""
-    allow = allowed_imports(lab)
+def check(lab, objects, allow):
+    """One line for each violation in the student's objects of lab, which
+    may import the names in allow."""
     problems = []
     for obj in objects:
         name = os.path.basename(obj)
@@ -163,49 +147,17 @@ def check(lab, objects):
     return problems
 
 
-def reference_imports(lab):
-    """What the reference and the alternative import, on both kernels, as
-    the sandbox compiles them (without the check that uses the result)."""
-    import kdkit
-    import lab as labmod
-    found = set()
-    dirs = [os.path.join(KIT, "solutions", lab), os.path.join(KIT, "kunit", lab, "alternative")]
-    for flavour in ("fast", "strict"):
-        for src in filter(os.path.isdir, dirs):
-            with tempfile.TemporaryDirectory(prefix="kdkit-build-") as d:
-                try:
-                    labmod.build_sandboxed(lab, src, kdkit.kernel_dir(flavour), d)
-                except labmod.ObjectRefused:
-                    pass        # the objects are made before they are checked
-                for f in labmod.student_files(lab):
-                    if f.endswith(".c"):
-                        obj = os.path.join(d, "sandbox", "student", f[:-2] + ".o")
-                        found |= set(_tool("nm", "-u", obj).split())
-    return {s for s in found - {"U"} if not any(fnmatch.fnmatchcase(s, p) for p in INSTRUMENTATION)}
-
-
-def update():
-    import lab as labmod
-    for lab in labmod.labs():
-        path = os.path.join(KIT, "kunit", lab, "imports.txt")
-        with open(path, "w") as f:
-            f.write(f"# What the {lab} reference and alternative solutions import, on both\n"
-                    "# kernels: written by qemu/objcheck.py --update, checked by make check.\n"
-                    "# A student's driver may also call what common/imports.txt lists.\n")
-            f.writelines(s + "\n" for s in sorted(reference_imports(lab)))
-        print(f"objcheck: {os.path.relpath(path, KIT)}")
-
-
 def main(argv):
-    if argv == ["--update"]:
-        update()
-        return 0
-    if len(argv) < 3 or "--lab" not in argv[:-1]:
-        print(__doc__.split("\n\n")[-1], file=sys.stderr)
-        return 2
-    i = argv.index("--lab")
-    lab, objects = argv[i + 1], argv[:i] + argv[i + 2:]
-    problems = check(lab, objects)
+    p = argparse.ArgumentParser(prog="objcheck", description=__doc__.splitlines()[0])
+    p.add_argument("--lab", required=True)
+    p.add_argument("--allow", action="append", default=[], metavar="FILE")
+    p.add_argument("objects", nargs="+")
+    args = p.parse_args(argv)
+    allow = set()
+    for path in args.allow:
+        with open(path) as f:
+            allow |= {l.split("#")[0].strip() for l in f} - {""}
+    problems = check(args.lab, args.objects, allow)
     print("\n".join(problems) or "objcheck: nothing to refuse")
     return 1 if problems else 0
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the student skeletons in labs/ from the solutions in solutions/.
 
 A solution marks the code a student writes with paired comment lines:
@@ -9,7 +8,7 @@ A solution marks the code a student writes with paired comment lines:
     /* END TODO 3 */                               <- removed
 
 Markers pair by number and do not nest. Files without markers are copied.
-Usage: skelgen.py SOLUTIONS LABS [--check]
+Usage: python3 -m course.skelgen SOLUTIONS LABS [--check]
 """
 import os
 import re
@@ -70,7 +69,7 @@ def main(argv):
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
     if len(args) != 2:
-        print("usage: skelgen.py SOLUTIONS LABS [--check]", file=sys.stderr)
+        print("usage: python3 -m course.skelgen SOLUTIONS LABS [--check]", file=sys.stderr)
         return 2
     solutions, labs = args
     try:

@@ -10,8 +10,8 @@ import os
 import sys
 from typing import NamedTuple
 
-import lab as labmod
-from ktap import PASSED
+from harness import lab as labmod
+from harness.ktap import PASSED
 
 if sys.version_info >= (3, 11):
     import tomllib

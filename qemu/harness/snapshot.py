@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-import vm
+from harness import vm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # What /init says on the results channel while it waits for a payload.

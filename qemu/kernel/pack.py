@@ -1,11 +1,11 @@
-#!/usr/bin/env python3
 """A built kit kernel as one file, so that a grading image boots it and
 builds modules against it without compiling a kernel.
 
-  kernel_pack.py pack FLAVOUR OUT.tar.gz   the built kernel of FLAVOUR
-  kernel_pack.py unpack PACK.tar.gz DIR    lay it out as a cache in DIR;
-                                           print the source folder, which
-                                           KERNEL_SRC then names
+  python3 -m kernel.pack pack FLAVOUR OUT.tar.gz   the built kernel of FLAVOUR
+  python3 -m kernel.pack unpack PACK.tar.gz DIR    lay it out as a cache in
+                                                   DIR; print the source
+                                                   folder, which KERNEL_SRC
+                                                   then names
 
 A pack holds what `make M=` and a boot need: from the build folder, the
 configuration, the generated headers, the host tools (modpost, objtool,
@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tarfile
 
-import kernel_source
+from kernel import source as kernel_source
 
 SKIP_NAMES = ("vmlinux", "vmlinux.o", "vmlinux.a", "built-in.a", "modules.builtin.modinfo")
 
@@ -52,9 +52,8 @@ def _add_tree(tar, root, arcroot, wanted):
 
 
 def pack(flavour, out):
-    src, build = kernel_source.paths(flavour)
-    if not os.path.isfile(os.path.join(build, ".kdkit-built")):
-        raise kernel_source.SourceError(f"the {flavour} kernel is not built; run 'make setup'")
+    build = kernel_source.kernel_dir(flavour)
+    src = kernel_source.paths(flavour)[0]
     with tarfile.open(out, "w:gz", compresslevel=6) as tar:
         _add_tree(tar, src, f"src/{os.path.basename(src)}", _wanted_source)
         _add_tree(tar, build, f"kernel/{os.path.basename(build)}", _wanted_build)
@@ -86,12 +85,12 @@ def unpack(pack_path, dest):
                                         f"this machine has '{here.strip()}'")
     # The build folder names its source by absolute path: point it here.
     with open(os.path.join(build, "Makefile"), "w") as f:
-        f.write(f"# Written by kernel_pack.py: the kit kernel unpacked here\ninclude {src}/Makefile\n")
+        f.write(f"# Written by kernel/pack.py: the kit kernel unpacked here\ninclude {src}/Makefile\n")
     link = os.path.join(build, "source")
     if os.path.lexists(link):
         os.unlink(link)
     os.symlink(src, link)
-    open(os.path.join(build, ".kdkit-built"), "a").close()
+    open(kernel_source.built_marker(build), "a").close()
     return src
 
 

@@ -2,7 +2,7 @@
 # Try the kit on a fresh machine: a minimal Debian chroot (debootstrap
 # --variant=minbase), a clone of this kit in it, and the README's commands
 # run there as a new user would, with nothing added by hand.
-# Usage (as root): qemu/distro-check.sh bookworm|trixie [test|gradescope|container]
+# Usage (as root): qemu/selfcheck/distro-check.sh bookworm|trixie [test|gradescope|container]
 #   test        apt-get install make, then make test LAB=hello SRC=solutions
 #   gradescope  the autograder bundle: setup.sh, then run_autograder on the
 #               hello solution, in /autograder of the chroot (PACK=1:
@@ -20,7 +20,7 @@ set -euo pipefail
 distro=${1:?usage: distro-check.sh bookworm|trixie [test|gradescope]}
 mode=${2:-test}
 mirror=${MIRROR:-http://deb.debian.org/debian}
-kit=$(cd "$(dirname "$0")/.." && pwd)
+kit=$(cd "$(dirname "$0")/../.." && pwd)
 root=${ROOT:-/var/tmp/kdkit-distro-$distro}
 case $distro in bookworm | trixie) ;; *) echo "distro-check: use bookworm or trixie" >&2; exit 2 ;; esac
 case $mode in test | gradescope | container) ;; *) echo "distro-check: mode is test, gradescope or container" >&2; exit 2 ;; esac

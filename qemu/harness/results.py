@@ -7,8 +7,8 @@ result runs again in a fresh boot, so one crash never loses the others.
 """
 import re
 
-import ktap
-from ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
+from harness import ktap
+from harness.ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
 
 MARK = re.compile(r"^kdkit: (.*)$")
 # What kdkit.ko prints on the console when the cases changed (common/kdkit.h).
@@ -289,3 +289,27 @@ class Outcome:
             if suite in self.health:
                 n[FAILED] += 1
         return n
+
+
+def report_lines(outcome, home=lambda line: line):
+    """A run's results as kunit.py prints them, a line a case, then the
+    harness's notes; each message passed through home() (paths the way the
+    reader knows them). The student's terminal and the grade's report.txt
+    both show this."""
+    lines = []
+    for suite, cases in outcome.plan:
+        lines.append(f"{'=' * 12} {suite} ({len(cases)} cases) {'=' * 12}")
+        bad = False
+        for c in cases:
+            case = outcome.cases[suite].get(c)
+            lines.append(f"[{case.status}] {c}")
+            if case.status in (FAILED, CRASHED):
+                bad = True
+                lines += [f"    {home(line)}" for line in case.log]
+        if suite in outcome.health:
+            bad = True
+            lines.append(f"[FAILED] kernel health: the kernel reported a problem while {suite} ran")
+            lines += [f"    {home(line)}" for report in outcome.health[suite] for line in report]
+        lines.append(f"{'=' * 12} [{'FAILED' if bad else 'PASSED'}] {suite} {'=' * 12}")
+    lines += [f"kdkit: {note}" for note in outcome.notes]
+    return lines

@@ -10,7 +10,7 @@ flavour=$(cat .gradescope-flavour)
 # Grading builds students' files only in a sandbox: fail the image build,
 # not every submission, where bubblewrap cannot make one.
 sandbox_works() {
-	python3 -c 'import sys; sys.path.insert(0, "qemu"); import sandbox
+	PYTHONPATH=qemu python3 -c 'import sys; from harness import sandbox
 try:
     sandbox.require()
 except sandbox.SandboxError as e:
@@ -27,7 +27,7 @@ if [ -f kernel-pack.tar.gz ]; then
 	# Building modules needs only the compiler and make; no kernel build.
 	bash qemu/deps.sh modules run grade
 	sandbox_works
-	if src=$(python3 qemu/kernel_pack.py unpack kernel-pack.tar.gz "$root/kdkit-cache"); then
+	if src=$(PYTHONPATH=qemu python3 -m kernel.pack unpack kernel-pack.tar.gz "$root/kdkit-cache"); then
 		echo "$src" > "$root/kdkit-cache/kernel-src"
 		echo "setup: the bundle's $flavour kernel is unpacked in $root/kdkit-cache"
 		save_vms env KDKIT_CACHE="$root/kdkit-cache" KERNEL_SRC="$src"
@@ -38,5 +38,5 @@ if [ -f kernel-pack.tar.gz ]; then
 fi
 bash qemu/deps.sh build run grade
 sandbox_works
-bash qemu/build-kernel.sh "$flavour"
+bash qemu/kernel/build.sh "$flavour"
 save_vms env

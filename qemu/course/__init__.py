@@ -1,0 +1,1 @@
+"""The course around the labs: skeletons generated from solutions, the Sphinx docs, compile flags for editors."""

@@ -1,0 +1,1 @@
+"""The kit checking itself: make check, the docs checks, grading benchmarks, fresh-distro installs."""
