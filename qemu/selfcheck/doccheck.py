@@ -107,7 +107,7 @@ def documented_settings():
     for path in code_files():
         with open(path, encoding="utf-8") as f:
             env |= set(re.findall(r"\bKDKIT_[A-Z_]+\b", f.read()))
-    return sorted(make - {"MAKEFILE_LIST"}), sorted(env)
+    return sorted(make - {"MAKEFILE_LIST", "CURDIR"}), sorted(env)   # make's own
 
 
 def checks():
