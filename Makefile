@@ -18,7 +18,7 @@ strict_flag = $(if $(strict_on),--strict)
 # Grading uses the strict kernel (KASAN, lockdep) unless STRICT=0.
 grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
-.PHONY: help setup packages kernel test shell panel grade gradescope bench bench-grade skels docs distro-check check compile_commands.json debug gdb watch
+.PHONY: help setup packages kernel test shell panel grade grade-merge gradescope bench bench-grade skels docs distro-check check compile_commands.json debug gdb watch
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -54,14 +54,17 @@ gdb: ## gdb on the running 'make debug LAB=...', with the kernel's and your modu
 panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"
 
-grade: packages ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR] [STRICT=0: on the fast kernel]
+grade: packages ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR] [STRICT=0: on the fast kernel] [SHARD=i/N: a share, for CI]
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade
 	@bash qemu/kernel/build.sh $(grade_flavour)
 	@$(if $(PRIVATE),KDKIT_PRIVATE="$(abspath $(PRIVATE))") $(module) grader.grade \
 		$(if $(SUBMISSION),--submission "$(SUBMISSION)") \
 		$(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --labs "$(LABS)" \
 		$(if $(JOBS),--jobs "$(JOBS)") $(if $(filter strict,$(grade_flavour)),--strict) \
-		--out "$(or $(OUT),grades)"
+		$(if $(SHARD),--shard "$(SHARD)") --out "$(or $(OUT),grades)"
+
+grade-merge: ## join sharded grades: SHARDS="grades-1 grades-2 ..." into OUT (default grades)
+	@$(module) grader.merge --out "$(or $(OUT),grades)" $(SHARDS)
 
 gradescope: ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT=0: grade on fast] [PACK=1: with the built kernel] [OUT=zip]
 	@$(if $(PACK),bash qemu/kernel/build.sh $(grade_flavour))
@@ -84,7 +87,7 @@ docs: ## the course in docs/_build/html [AUDIENCE=instructor: with solutions]
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh docs
 	@$(module) course.docs --audience "$(AUDIENCE)"
 
-distro-check: ## the README's commands in a fresh minbase chroot, as root: DISTRO=bookworm|trixie [MODE=test|gradescope|container]
+distro-check: ## the README's commands in a fresh minbase chroot, as root: DISTRO=bookworm|trixie [MODE=test|gradescope|gradescope-docker|container]
 	@bash qemu/selfcheck/distro-check.sh "$(DISTRO)" "$(or $(MODE),test)"
 
 check: setup ## the kit's own tests; ends with "N passed, N failed"

@@ -11,11 +11,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from typing import NamedTuple
 
-from harness import objcheck, sandbox
+from harness import machine, objcheck, sandbox
 from harness.lab import (KIT, LabError, allowed_imports, board, student_files, suite_files,
                          user_files)
 from kernel import source as kernel_source
@@ -200,7 +201,7 @@ def _build(lab, srcdir, kernel_dir, build_dir, with_tests, jobs, extra):
     # first build worked.
     warm_probes(kernel_dir)
     procs = [subprocess.Popen(["make", "-s", "-C", kernel_dir, f"M={d}", *kbuild_probes(kernel_dir),
-                              f"-j{jobs or os.cpu_count()}", *extra, "modules"],
+                              f"-j{jobs or machine.jobs()}", *extra, "modules"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for d in kbuilds]
     results = [(p.communicate()[0], p.returncode) for p in procs]
@@ -237,6 +238,13 @@ def point_home(text, origin):
     return text
 
 
+def sandbox_trees(kernel_dir):
+    """What a sandboxed build reads: the student's half, the kernel tree
+    and the compiler; the kit's, also common/."""
+    tree = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")), PROBES]
+    return tree, tree + [os.path.join(KIT, "common")]
+
+
 def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     """build() for grading, where the student's files are hostile: they are
     compiled alone in a sandbox (sandbox.py) that holds the kernel
@@ -244,8 +252,23 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     names; the kit's suites are then linked with the objects they made."""
     sandbox.require()
     warm_probes(kernel_dir)
+    # The sandbox says where its two folders are (a jail has them at fixed
+    # places); afterwards they are in build_dir, as sandbox/ and link/.
+    with sandbox.session(build_dir) as (side, link):
+        out, origin, with_user = _sandboxed(lab, srcdir, kernel_dir, side, link, jobs)
+    at = lambda name: os.path.join(build_dir, "link", name)
+    progs = [_cc_static(src, at(os.path.basename(src)[:-2]), f"{lab}: the userspace tests")
+             for src in user_files(lab)]
+    built = Built(board=at("board.ko") if board(lab).devices else None,
+                  module=at(f"{lab}_kunit.ko"), helper=at("kdkit.ko"),
+                  plain=at(f"plain/{lab}.ko") if with_user else None, progs=progs, tools=[])
+    return built, out, origin
+
+
+def _sandboxed(lab, srcdir, kernel_dir, side, link, jobs):
+    """build_sandboxed()'s work, in the sandbox's folders side (/build
+    inside) and link (/link); (messages, origin, with a module alone)."""
     student = student_files(lab)
-    side = os.path.join(build_dir, "sandbox")
     shutil.rmtree(side, ignore_errors=True)
     os.makedirs(os.path.join(side, "include"))
     for h in glob.glob(os.path.join(KIT, "common", "*.h")):
@@ -282,13 +305,9 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
                                    + [open(k).read() for k in kit + headers]
                                    + [str(os.stat(h).st_mtime_ns) for h in headers]).encode())
     kept = os.path.join(kernel_source.CACHE, "kit-objects", f"{lab}-{key.hexdigest()[:16]}")
-    link = os.path.join(build_dir, "link")
     shutil.rmtree(link, ignore_errors=True)
-    make = ["make", "-s", "-C", kernel_dir, *kbuild_probes(kernel_dir), f"-j{jobs or os.cpu_count()}"]
-    # The student's half sees the kernel tree and the compiler; the kit's,
-    # also common/.
-    tree = [kernel_dir, os.path.realpath(os.path.join(kernel_dir, "source")), PROBES]
-    ro = tree + [os.path.join(KIT, "common")]
+    make = ["make", "-s", "-C", kernel_dir, *kbuild_probes(kernel_dir), f"-j{jobs or machine.jobs()}"]
+    tree, ro = sandbox_trees(kernel_dir)
     kit_objs = None
     if os.path.isdir(kept):
         shutil.copytree(kept, link, symlinks=True)      # copy2: times kept
@@ -313,7 +332,8 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     if kit_objs:
         code, text, why = sandbox.finish(kit_objs)
         if code != 0 or why:
-            raise LabError(point_home(text, origin).rstrip() + f"\n{lab}: the kit's tests did not build")
+            raise LabError(point_home(text, origin).rstrip() + f"\n{lab}: the kit's tests did not build"
+                           + (f": {why}" if why else ""))
         tmp = f"{kept}.{os.getpid()}.{threading.get_ident()}"
         shutil.copytree(link, tmp, symlinks=True)
         try:
@@ -332,14 +352,33 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
                                                    inside="/link"))
     out += _messages(text, origin)
     if code != 0 or why:
-        raise LabError(out.rstrip() + f"\n{lab}: the tests could not be linked with your files")
-    at = lambda name: os.path.join(link, name)
+        raise LabError(out.rstrip() + f"\n{lab}: the tests could not be linked with your files"
+                       + (f": {why}" if why else ""))
     if with_user:
-        os.makedirs(at("plain"), exist_ok=True)
-        shutil.copyfile(os.path.join(side, "plain", f"{lab}.ko"), at(f"plain/{lab}.ko"))
-    progs = [_cc_static(src, at(os.path.basename(src)[:-2]), f"{lab}: the userspace tests")
-             for src in user_files(lab)]
-    built = Built(board=at("board.ko") if hw.devices else None, module=at(f"{lab}_kunit.ko"),
-                  helper=at("kdkit.ko"), plain=at(f"plain/{lab}.ko") if with_user else None,
-                  progs=progs, tools=[])
-    return built, out, origin
+        os.makedirs(os.path.join(link, "plain"), exist_ok=True)
+        shutil.copyfile(os.path.join(side, "plain", f"{lab}.ko"), os.path.join(link, "plain", f"{lab}.ko"))
+    return out, origin, with_user
+
+
+def main(argv):
+    """python3 -m harness.kbuild sandbox: say which sandbox builds students'
+    code here, and make it ready for each built kernel (the jail's tree),
+    as a grading image's setup does once."""
+    if argv != ["sandbox"]:
+        print(main.__doc__.split(":")[0], file=sys.stderr)
+        return 2
+    try:
+        trees = []
+        for flavour in kernel_source.FLAVOURS:
+            with contextlib.suppress(kernel_source.SourceError):
+                trees += sandbox_trees(kernel_source.kernel_dir(flavour))[1]
+        which = sandbox.prepare(sorted(set(trees)))
+    except sandbox.SandboxError as e:
+        print(f"sandbox: this image cannot grade: {e}", file=sys.stderr)
+        return 1
+    print(f"sandbox: students' code builds in the {which} sandbox here")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

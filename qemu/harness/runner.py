@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import NamedTuple
 
-from harness import decode, kbuild, results, snapshot, vm
+from harness import decode, kbuild, machine, results, snapshot, vm
 from harness import lab as labmod
 from kernel import source as kernel_source
 
@@ -135,9 +135,9 @@ def batches(selection, vms, sizes=None):
 
 
 def parallel_vms():
-    """How many VMs a lab's run may use at once: KDKIT_VMS, else one a core
-    (a restored VM costs a fraction of a second)."""
-    want = os.environ.get("KDKIT_VMS") or str(min(os.cpu_count() or 1, 4))
+    """How many VMs a lab's run may use at once: KDKIT_VMS, else one a CPU
+    it may use (machine.py; a restored VM costs a fraction of a second)."""
+    want = os.environ.get("KDKIT_VMS") or str(min(machine.jobs(), 4))
     if not want.isdigit() or int(want) < 1:
         raise labmod.LabError(f"KDKIT_VMS={want} is not a number of VMs (1 or more)")
     return int(want)

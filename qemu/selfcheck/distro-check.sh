@@ -7,6 +7,8 @@
 #   gradescope  the autograder bundle: setup.sh, then run_autograder on the
 #               hello solution, in /autograder of the chroot (PACK=1:
 #               with this host's built kernel in the bundle)
+#   gradescope-docker  Gradescope's container, stood in for with Docker's
+#               default profile and limits (gradescope-docker.sh)
 #   container   the chroot becomes the debian base image; the kit's
 #               Containerfile is built on it and runs make test there
 #               (PODMAN= sets the command: in a nested sandbox, podman may
@@ -23,7 +25,11 @@ mirror=${MIRROR:-http://deb.debian.org/debian}
 kit=$(cd "$(dirname "$0")/../.." && pwd)
 root=${ROOT:-/var/tmp/kdkit-distro-$distro}
 case $distro in bookworm | trixie) ;; *) echo "distro-check: use bookworm or trixie" >&2; exit 2 ;; esac
-case $mode in test | gradescope | container) ;; *) echo "distro-check: mode is test, gradescope or container" >&2; exit 2 ;; esac
+case $mode in
+test | gradescope | container) ;;
+gradescope-docker) exec bash "$(dirname "$0")/gradescope-docker.sh" "$distro" ;;
+*) echo "distro-check: mode is test, gradescope, gradescope-docker or container" >&2; exit 2 ;;
+esac
 [ "$(id -u)" -eq 0 ] || { echo "distro-check: run as root (debootstrap, chroot, mounts)" >&2; exit 2; }
 for tool in debootstrap bwrap; do
 	command -v $tool >/dev/null || { echo "distro-check: apt-get install debootstrap bubblewrap" >&2; exit 2; }

@@ -120,6 +120,18 @@ def test_a_batch_grades_each_student_apart_into_every_format(tmp_path):
         assert t["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
     junit = open(out / "junit.xml").read()
     assert 'testsuite name="alice.hello"' in junit and "<failure" in junit
+    # The same batch in two shards, as two CI jobs would, then joined: the
+    # make targets the CI examples run.
+    for i in (1, 2):
+        make = subprocess.run(["make", "-s", "grade", f"SUBMISSIONS={batch}", "LABS=hello",
+                               "STRICT=0", f"SHARD={i}/2", f"OUT={tmp_path}/shard{i}"],
+                              cwd=KIT, capture_output=True, text=True)
+        assert make.returncode == 0, make.stdout + make.stderr
+    make = subprocess.run(["make", "-s", "grade-merge", f"SHARDS={tmp_path}/shard1 {tmp_path}/shard2",
+                           f"OUT={tmp_path}/merged"], cwd=KIT, capture_output=True, text=True)
+    assert make.returncode == 0, make.stdout + make.stderr
+    assert open(tmp_path / "merged" / "grades.csv").read() == open(out / "grades.csv").read()
+    assert json.load(open(tmp_path / "merged" / "bob" / "results.json"))["score"] == 10
 
 
 def test_an_instructors_private_cases_are_run_and_scored_hidden(tmp_path, monkeypatch):

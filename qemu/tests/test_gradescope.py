@@ -83,11 +83,19 @@ def test_a_bundle_with_the_kernel_packed_builds_no_kernel(tmp_path):
     setup = subprocess.run(["sh", str(root / "source" / "setup.sh")], env=env,
                            capture_output=True, text=True)
     assert setup.returncode == 0 and "kernel is unpacked" in setup.stdout, setup.stdout + setup.stderr
+    kept = root / "kdkit-cache" / "kit-objects"
+    made = sorted(os.listdir(kept))
     run, results, _text = autograde(root, env, solution())
     assert run.returncode == 0, run.stderr
+    assert made and sorted(os.listdir(kept)) == made
     # Graded on the pack's kernel: the run's own cache holds none.
     assert results["score"] == 10, results
     assert not os.path.exists(tmp_path / "empty" / "kernel")
+    # setup.sh saved the VM the run restores (and built the kit's objects,
+    # above): the run booted nothing cold.
+    log = (root / "results" / "grade.log").read_text()
+    assert "booted this machine once" not in log and "booting cold" not in log, log
+    assert "students' code built in the" in results["output"]
 
 
 def test_a_pack_from_another_compiler_is_refused(tmp_path):

@@ -19,7 +19,19 @@ PRIVATE = os.path.join(HERE, "fixtures", "private", "hello", "hello_private_test
 with open("/etc/passwd") as f:
     PASSWD = f.readline().strip()        # "root:x:0:0:root:/root:/bin/bash"
 
-pytestmark = pytest.mark.skipif(not sandbox.available(), reason="bubblewrap cannot run here")
+
+
+@pytest.fixture(autouse=True, params=sandbox.TIERS)
+def tier(request, monkeypatch):
+    """Every case here runs in each sandbox tier this machine can make."""
+    monkeypatch.setenv("KDKIT_SANDBOX", request.param)
+    sandbox.tier.cache_clear()
+    try:
+        sandbox.tier()
+    except sandbox.SandboxError as e:
+        pytest.skip(f"the {request.param} sandbox cannot run here: {e}")
+    yield request.param
+    sandbox.tier.cache_clear()
 
 
 def solution_with(line):

@@ -114,6 +114,15 @@ def test_a_save_that_fails_is_remembered_and_the_run_still_passes(tmp_path, own_
     assert [f for f in os.listdir(own_store) if f.endswith(".failed")]
 
 
+def test_each_machine_keeps_a_state_of_its_own():
+    # hello's machine and vser's differ only in vCPUs: saving one must not
+    # forget the other's state, as a name that prefixes another would.
+    boards = {lab.board(l) for l in lab.labs()}
+    labels = {snapshot._label(b) for b in boards}
+    assert len(labels) == len(boards)
+    assert not [(a, b) for a in labels for b in labels if b.startswith(a + "-")]
+
+
 def test_the_key_follows_the_machine_the_kernel_and_the_init(tmp_path, own_store, monkeypatch):
     kdir = kernel_source.kernel_dir("fast")
     plain = snapshot.state_path(kdir, lab.board("hello"), False)
@@ -137,5 +146,11 @@ def test_the_key_follows_the_machine_the_kernel_and_the_init(tmp_path, own_store
     image = fake / "arch" / "x86" / "boot" / "bzImage"
     image.write_bytes(b"one")
     before = snapshot.state_path(str(fake), lab.board("hello"), False)
+    # The same file under a new inode and with its time's fraction dropped,
+    # as a container image's next layer has it: the same machine.
+    shutil.copy2(image, tmp_path / "copy")
+    os.replace(tmp_path / "copy", image)
+    os.utime(image, (int(os.stat(image).st_mtime), int(os.stat(image).st_mtime)))
+    assert snapshot.state_path(str(fake), lab.board("hello"), False) == before
     image.write_bytes(b"other")
     assert snapshot.state_path(str(fake), lab.board("hello"), False) != before
