@@ -5,7 +5,8 @@
 # once per submission in a fresh container with --network none --cpus 0.5
 # --memory 768m (Gradescope's defaults), and the results read back.
 # Usage (as root): qemu/selfcheck/gradescope-docker.sh [bookworm|trixie]
-#   CPUS= MEMORY= change the container's limits; KEEP=1 keeps the work folder.
+#   CPUS= MEMORY= change the container's limits; STRICT=0 grades on the fast
+#   kernel; KEEP=1 keeps the work folder.
 # Needs docker.io (its dockerd is started here if none runs: no registry
 # is reached; the base image is a debootstrap minbase, docker-imported).
 set -euo pipefail
@@ -50,8 +51,8 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
 	rm -rf "$work/root"
 fi
 
-step "the bundle: make gradescope PACK=1 (strict kernel, prebuilt)"
-(cd "$kit" && make -s gradescope PACK=1 OUT="$work/autograder.zip") >/dev/null
+step "the bundle: make gradescope PACK=1 ${STRICT:+STRICT=$STRICT }(prebuilt kernel)"
+(cd "$kit" && make -s gradescope PACK=1 ${STRICT:+STRICT=$STRICT} OUT="$work/autograder.zip") >/dev/null
 mkdir -p "$work/context/source"
 (cd "$work/context/source" && python3 -m zipfile -e "$work/autograder.zip" .)
 cat >"$work/context/Dockerfile" <<EOF
