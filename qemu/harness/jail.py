@@ -20,14 +20,12 @@ import fcntl
 import os
 import pwd
 import shutil
+import signal
 import stat
 import struct
 
 USER = "kdkit-build"    # made by setup.sh (useradd); else nobody's IDs
 NOBODY = 65534
-# The system's folders, as bubblewrap binds them (sandbox.py).
-SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-          "/etc/alternatives", "/etc/ld.so.cache")
 # Never in the jail: the saved VMs in a kernel's build folder (large, and
 # nothing a compiler reads).
 LEFT_OUT = {"kdkit-vm"}
@@ -120,57 +118,51 @@ def enter(root, workdir, limits):
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     limits()
-    _prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)     # cleared by the uid change: set after it
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)    # the uid change clears it: set after
     confine()
 
 
 def _link_tree(src, dest):
     """dest mirrors src with hard links (a copy where a link cannot be
     made): files root owns, which the jail's user cannot change."""
-    if os.path.islink(src):
-        if not os.path.lexists(dest):
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            os.symlink(os.readlink(src), dest)
-        return
-    if os.path.isfile(src):
-        _link_file(src, dest)
+    if not os.path.isdir(src) or os.path.islink(src):
+        _link_entry(src, dest)
         return
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = [d for d in dirnames if d not in LEFT_OUT]
         out = os.path.join(dest, os.path.relpath(dirpath, src))
         os.makedirs(out, exist_ok=True)
         shutil.copystat(dirpath, out)
+        # os.walk lists a link to a folder with the folders: it is linked, not walked.
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            path = os.path.join(dirpath, name)
-            if os.path.islink(path):
-                if not os.path.lexists(os.path.join(out, name)):
-                    os.symlink(os.readlink(path), os.path.join(out, name))
-            else:
-                _link_file(path, os.path.join(out, name))
+            _link_entry(os.path.join(dirpath, name), os.path.join(out, name))
 
 
-def _link_file(src, dest):
+def _link_entry(src, dest):
+    """One symbolic link or regular file of the tree; sockets, fifos and
+    devices stay out."""
     if os.path.lexists(dest):
         return
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    mode = os.lstat(src).st_mode
-    if not stat.S_ISREG(mode):
-        return      # sockets, fifos and devices stay out
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dest)
+    elif stat.S_ISREG(os.lstat(src).st_mode):
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copy2(src, dest)
 
 
 def prepare(root, trees):
-    """Make (or complete) the jail at root: the system, then each of
-    trees (absolute paths, at the same path inside); every folder on the
-    way to them world-readable, /tmp, /build, /link and a few devices."""
+    """Make (or complete) the jail at root: each of trees (absolute paths,
+    at the same path inside; those missing here are skipped), every folder
+    on the way to them world-readable, /tmp, /build, /link and a few
+    devices."""
     os.makedirs(root, exist_ok=True)
     os.chmod(root, 0o755)
     done = os.path.join(root, ".kdkit-jail")
     have = set(open(done).read().split("\n")) if os.path.exists(done) else set()
-    for path in [p for p in SYSTEM if os.path.lexists(p)] + list(trees):
+    for path in [p for p in trees if os.path.lexists(p)]:
         inside = os.path.join(root, path.lstrip("/"))
         os.makedirs(os.path.dirname(inside), 0o755, exist_ok=True)
         if path in have and os.path.lexists(inside):

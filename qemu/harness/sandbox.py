@@ -27,7 +27,12 @@ TIME_LIMIT = 60             # seconds a build may take on one CPU (scaled by mac
 MEMORY_LIMIT = 2 << 30      # bytes of address space for each process
 OUTPUT_LIMIT = 64 << 10     # bytes of the compiler's messages kept
 FILE_LIMIT = 64 << 20       # bytes any one file written may reach
-NOBODY = 65534
+# The system's programs and libraries, which every build reads: /usr, the
+# top folders this distribution has as folders or links, and (for awk, cc
+# and friends, often links through /etc/alternatives) two files of /etc.
+SYSTEM_TOPS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_ETC = ("/etc/alternatives", "/etc/ld.so.cache")
+SYSTEM = ("/usr",) + SYSTEM_TOPS + SYSTEM_ETC
 
 
 class SandboxError(Exception):
@@ -115,16 +120,14 @@ def session(build_dir):
 
 
 def _system():
-    """The system's programs and libraries, read-only: /usr, and /bin,
-    /lib... as the links or folders this distribution has."""
+    """bwrap's arguments for SYSTEM, read-only."""
     args = ["--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+    for top in SYSTEM_TOPS:
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    # awk, cc and friends are often links through /etc/alternatives.
-    for etc in ("/etc/alternatives", "/etc/ld.so.cache"):
+    for etc in SYSTEM_ETC:
         args += ["--ro-bind-try", etc, etc]
     return args
 
@@ -135,7 +138,8 @@ def command(cmd, read_only, writable, inside="/build"):
     # No /proc: a compiler needs none, and a new one cannot be mounted in a
     # container whose own /proc is partly covered.
     args = ["bwrap", *_system(), "--dev", "/dev", "--tmpfs", "/tmp",
-            "--unshare-all", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL",
+            "--unshare-all", "--uid", str(jail.NOBODY), "--gid", str(jail.NOBODY),
+            "--cap-drop", "ALL",
             "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     for path in read_only:
         args += ["--ro-bind", path, path]
@@ -159,7 +163,7 @@ def start(cmd, read_only, writable, inside="/build"):
         root = jail_root()
         if os.path.realpath(writable) != os.path.realpath(os.path.join(root, inside.lstrip("/"))):
             raise SandboxError(f"the jail builds in {inside} only, not {writable}")
-        jail.prepare(root, read_only)
+        jail.prepare(root, SYSTEM + tuple(read_only))
         jail.give(writable)
         cmd, preexec = list(cmd), functools.partial(jail.enter, root, inside, _limits)
     else:
@@ -204,5 +208,5 @@ def prepare(trees):
     tree, once); the tier's name."""
     which = tier()
     if which == "jail":
-        jail.prepare(jail_root(), trees)
+        jail.prepare(jail_root(), SYSTEM + tuple(trees))
     return which
