@@ -24,7 +24,10 @@ def test_gdb_stops_in_a_lab_function_on_its_source_line():
         vm.stdin.write(loop)
         vm.stdin.close()
         script = None
-        for _ in range(600):
+        # The script comes once the VM has booted cold and said where the
+        # module is: kdkit waits SHELL_WAIT for that, after the build.
+        deadline = time.monotonic() + 2 * kdkit.SHELL_WAIT
+        while vm.poll() is None and time.monotonic() < deadline:
             new = set(glob.glob(os.path.join(kdkit.shell_dirs(), "vser-*"))) - before
             found = [os.path.join(d, "gdbinit") for d in new if os.path.exists(os.path.join(d, "gdbinit"))]
             if found:
