@@ -54,8 +54,10 @@ gdb: ## gdb on the running 'make debug LAB=...', with the kernel's and your modu
 panel: ## the LEDs of a running 'make shell LAB=fsled', in a second terminal
 	@$(kdkit) panel "$(or $(LAB),fsled)"
 
-grade: packages ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR] [STRICT=0: on the fast kernel] [SHARD=i/N: a share, for CI]
-	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade
+# A built kernel (a cache, or a packed one) needs only the modules' tools.
+grade: ## grade SUBMISSION=DIR or SUBMISSIONS=DIR (default labs/) [LABS=a,b] [JOBS=N] [PRIVATE=DIR] [STRICT=0: on the fast kernel] [SHARD=i/N: a share, for CI]
+	@if bash qemu/kernel/build.sh --built $(grade_flavour); then tools=modules; else tools=build; fi; \
+		PYTHON="$(PYTHON)" bash qemu/deps.sh $$tools run grade
 	@bash qemu/kernel/build.sh $(grade_flavour)
 	@$(if $(PRIVATE),KDKIT_PRIVATE="$(abspath $(PRIVATE))") $(module) grader.grade \
 		$(if $(SUBMISSION),--submission "$(SUBMISSION)") \

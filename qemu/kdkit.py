@@ -170,7 +170,7 @@ def run_shell(args):
     hello = (f"kdkit: booting a shell with {os.path.basename(built.module)} loaded{tools}; "
              "leave with 'reboot -f' or Ctrl-a x")
     cmd = vm.command(kdir, snapshot.initramfs(kdir), payload, None,
-                     os.path.join(workdir, "results.log"), board, workdir, args.strict,
+                     os.path.join(workdir, "results.log"), board, workdir,
                      runner.accel_order()[0], interactive=True)
     if args.action == "debug":
         port = free_port()
@@ -367,7 +367,7 @@ def run_save(args):
     for lab in wanted:
         board = labmod.board(lab)
         if board not in done:
-            done[board] = snapshot.saved(kdir, board, args.strict, "tcg")
+            done[board] = snapshot.saved(kdir, board, "tcg")
         print(f"kdkit: {lab}: " + (f"saved VM {done[board]}" if done[board] else "no saved VM; runs boot cold"))
     return 0 if all(done.values()) else 1
 

@@ -2,10 +2,12 @@
 exists), until every case has a result within the lab's budget of boots.
 Both front ends, the student's (kdkit.py) and the grader's, run labs here.
 
-Settings from the environment: KDKIT_TIMEOUT (seconds a boot may take,
-default 60), KDKIT_LAB_BUDGET (seconds of boots a lab may take, default
-120), KDKIT_ACCEL (tcg, or kvm to try KVM with a fallback to TCG),
-KDKIT_VMS (VMs a lab may run at once, default one a core, up to 4).
+Settings from the environment: KDKIT_TIMEOUT (seconds a boot may take
+on one CPU, default 60), KDKIT_LAB_BUDGET (seconds of boots a lab may
+take on one CPU, default 120), KDKIT_ACCEL (tcg, or kvm to try KVM with
+a fallback to TCG), KDKIT_VMS (VMs a lab may run at once, default one a
+core, up to 4). Both limits scale by machine.slowness(): half a CPU
+gets twice as long, so that a slow host costs a correct driver nothing.
 """
 import concurrent.futures
 import contextlib
@@ -29,6 +31,16 @@ LAB_BUDGET = float(os.environ.get("KDKIT_LAB_BUDGET", "120"))
 KVM_START = 10.0   # seconds KVM gets to print anything before we give up on it
 
 
+def boot_limit():
+    """Seconds one boot may take on this machine (TIMEOUT is one CPU's)."""
+    return TIMEOUT * machine.slowness()
+
+
+def lab_budget():
+    """Seconds of boots one lab may take on this machine."""
+    return LAB_BUDGET * machine.slowness()
+
+
 def accel_order():
     want = os.environ.get("KDKIT_ACCEL", "tcg")
     if want not in ("tcg", "kvm"):
@@ -49,7 +61,7 @@ class Boot(NamedTuple):
     secret: str
 
 
-def boot_once(kdir, payload_of, board, strict, workdir, n, accel, limit=None):
+def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
     """One run of the VM: restored from the saved state of its machine
     (snapshot.py) where there is one, booted cold otherwise. The
     machine starts at once; payload_of() gives its (plan, files), and may
@@ -60,15 +72,15 @@ def boot_once(kdir, payload_of, board, strict, workdir, n, accel, limit=None):
     # The results channel's markers carry a secret each run makes anew:
     # lines the student's module could print lack it (results.py).
     secret = secrets.token_hex(16)
-    limit = KVM_START if accel == "kvm" else (limit or TIMEOUT)
-    state = snapshot.saved(kdir, board, strict, accel)
+    limit = KVM_START if accel == "kvm" else (limit or boot_limit())
+    state = snapshot.saved(kdir, board, accel)
     while True:
         vm.empty_disk(payload)
         for old in (console, channel):
             with contextlib.suppress(OSError):
                 os.unlink(old)
         cmd = vm.command(kdir, snapshot.initramfs(kdir), payload, console, channel, board,
-                         workdir, strict, accel, **(snapshot.restore_args(state) if state else {}))
+                         workdir, accel, **(snapshot.restore_args(state) if state else {}))
         start = time.monotonic()
         try:
             secs, timed_out, started = vm.boot(
@@ -172,15 +184,16 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
         todo = [(boots + i + 1, sel, "" if whole else " ".join(sel))
                 for i, sel in enumerate(groups)]
         return todo, [pool.submit(boot_once, kdir, functools.partial(payload_of, only),
-                                  labmod.board(lab), strict, workdir, n, accels[0],
-                                  min(TIMEOUT, left)) for n, _sel, only in todo]
+                                  labmod.board(lab), workdir, n, accels[0],
+                                  min(boot_limit(), left)) for n, _sel, only in todo]
 
     def payload_of(only):
         built = building.result()[0]
         return plan_text(only, built), built.files()
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=vms)
-    todo, running = launch(pool, LAB_BUDGET)
+    budget = lab_budget()
+    todo, running = launch(pool, budget)
     t0 = time.monotonic()
     build = kbuild.build_sandboxed if sandboxed else kbuild.build
     try:
@@ -193,7 +206,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
         raise
     building.set_result((built, warnings, origin))
     build_secs = time.monotonic() - t0
-    deadline = time.monotonic() + LAB_BUDGET
+    deadline = time.monotonic() + budget
     while True:
         round_start = time.monotonic()
         boots += len(todo)
@@ -219,7 +232,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
         if not outcome.pending():
             break
         if left < 1:
-            outcome.give_up(f"the lab's {LAB_BUDGET:.0f} s of boots ran out")
+            outcome.give_up(f"the lab's {budget:.0f} s of boots ran out")
             break
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=vms)
         todo, running = launch(pool, left)
@@ -236,7 +249,7 @@ def fold(outcome, todo, done, stops, left):
     for (_n, sel, _only), run in zip(todo, done):
         crashed = outcome.crashed_suites()
         progress |= outcome.add_boot(run.channel, run.console, run.timed_out,
-                                     min(TIMEOUT, left), run.secret, sel)
+                                     min(boot_limit(), left), run.secret, sel)
         # A hang or a flood costs a whole run. The second in one suite
         # ends that suite: a driver that does it in every case costs two
         # runs a suite, not one a case, and the other suites still run.

@@ -81,9 +81,27 @@ def tier():
         raise SandboxError("grading builds students' code only in a sandbox: bubblewrap is "
                            "missing and the grader is not root (the other sandbox needs root); "
                            "run 'make setup' (it installs bubblewrap), or grade as root")
-    raise SandboxError("bubblewrap cannot make a sandbox here (are user namespaces disabled?), "
+    raise SandboxError(f"bubblewrap cannot make a sandbox here ({userns_block()}), "
                        "and the grader is not root, which the other sandbox needs; grading "
                        "refuses to build students' code without one: grade as root")
+
+
+# Switches that keep an unprivileged user from making user namespaces,
+# and the value that does: Ubuntu 23.10 and later (AppArmor), and
+# Debian's older kernels.
+PROC_SYS = "/proc/sys"
+USERNS_SWITCHES = (("kernel.apparmor_restrict_unprivileged_userns", "1"),
+                   ("kernel.unprivileged_userns_clone", "0"))
+
+
+def userns_block():
+    """Why bubblewrap may have failed, as a sysctl to change, if one says."""
+    for name, blocking in USERNS_SWITCHES:
+        with contextlib.suppress(OSError), open(os.path.join(PROC_SYS, *name.split("."))) as f:
+            if f.read().strip() == blocking:
+                fix = "0" if blocking == "1" else "1"
+                return f"{name} is {blocking}: 'sudo sysctl {name}={fix}' allows it"
+    return "are user namespaces disabled?"
 
 
 def require():

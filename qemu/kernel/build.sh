@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build the kit kernel of one flavour (fast or strict) into the cache, once.
-# Usage: kernel/build.sh [--dir] FLAVOUR
+# Usage: kernel/build.sh [--dir|--built] FLAVOUR
 #   --dir only prints the build directory, which is keyed by the source's
 #   version and identity (kernel/source.py) and a hash of the config
 #   fragments, so an unchanged fragment costs nothing and a changed one
-#   builds afresh.
+#   builds afresh. --built only says, by its exit status, whether that
+#   kernel is built (then building modules needs no kernel build tools).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +16,7 @@ cache=$(source_py cache)
 jobs=${JOBS:-$(nproc)}
 
 print_only=
-if [ "${1:-}" = --dir ]; then print_only=1; shift; fi
+case ${1:-} in --dir | --built) print_only=$1; shift ;; esac
 flavour=${1:-fast}
 case $flavour in
 fast | strict) ;;
@@ -24,9 +25,13 @@ esac
 fragments="$here/kernel.config"
 [ "$flavour" = strict ] && fragments="$fragments $here/strict.config"
 
-if [ -n "$print_only" ]; then
+if [ "$print_only" = --dir ]; then
 	source_py paths "$flavour" | sed -n 2p
 	exit "${PIPESTATUS[0]}"
+elif [ "$print_only" = --built ]; then
+	built=$(source_py paths "$flavour" 2>/dev/null | sed -n 3p)
+	[ -n "$built" ] && [ -f "$built" ]
+	exit
 fi
 mkdir -p "$cache/kernel" "$cache/src"
 # One run at a time finds, fetches and unpacks the source.

@@ -6,7 +6,8 @@
 # --memory 768m (Gradescope's defaults), and the results read back.
 # Usage (as root): qemu/selfcheck/gradescope-docker.sh [bookworm|trixie]
 #   CPUS= MEMORY= change the container's limits; STRICT=0 grades on the fast
-#   kernel; KEEP=1 keeps the work folder.
+#   kernel; RUNS=N grades the references and the alternatives N times each
+#   (a fresh container each time); KEEP=1 keeps the work folder.
 # Needs docker.io (its dockerd is started here if none runs: no registry
 # is reached; the base image is a debootstrap minbase, docker-imported).
 set -euo pipefail
@@ -17,6 +18,7 @@ work=${ROOT:-/var/tmp/kdkit-gs-docker}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 cpus=${CPUS:-0.5}
 memory=${MEMORY:-768m}
+runs=${RUNS:-1}
 base=kdkit-gs-base:$distro
 image=kdkit-gs-autograder:$distro
 case $distro in bookworm | trixie) ;; *) echo "gradescope-docker: use bookworm or trixie" >&2; exit 2 ;; esac
@@ -104,36 +106,43 @@ EOF
 
 # The container's memory in use, as the kernel charges it to its cgroup
 # less the page cache it can drop (rss, mapped files, shmem), sampled each
-# second while it runs; the highest, in MB.
+# second while it runs: "PEAK-MB OOM-KILLS", the kills being the memory
+# limit's (a QEMU killed so says nothing of why).
 peak_of() {
-	peak=0
+	peak=0 kills=0
+	cg=/sys/fs/cgroup/memory/docker/$(docker inspect -f '{{.Id}}' "$1")
 	while docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null | grep -q true; do
 		used=$(awk '$1 ~ /^total_(rss|mapped_file|shmem)$/ { n += $2 } END { print int(n / 1048576) }' \
-			"/sys/fs/cgroup/memory/docker/$(docker inspect -f '{{.Id}}' "$1")/memory.stat" 2>/dev/null || echo 0)
+			"$cg/memory.stat" 2>/dev/null || echo 0)
 		[ "$used" -gt "$peak" ] && peak=$used
+		k=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.oom_control" 2>/dev/null || true)
+		[ "${k:-0}" -gt "$kills" ] && kills=$k
 		sleep 1
 	done
-	echo "$peak"
+	echo "$peak $kills"
 }
 
 failed=0
-for sub in references alternatives hostile; do
+for sub in $(for _ in $(seq "$runs"); do echo references alternatives; done) hostile; do
 	out="$work/results-$sub"
+	rm -rf "$out"
 	mkdir -p "$out"
 	step "run_autograder on $sub (--network none --cpus $cpus --memory $memory)"
 	start=$(date +%s)
 	id=$(docker run -d --label kdkit-gs --network none --cpus "$cpus" --memory "$memory" \
 		-v "$subs/$sub:/autograder/submission:ro" -v "$out:/autograder/results" "$image" \
 		/autograder/run_autograder)
-	peak=$(peak_of "$id")
+	read -r peak kills < <(peak_of "$id")
 	docker wait "$id" >/dev/null
 	secs=$(( $(date +%s) - start ))
 	docker rm "$id" >/dev/null
 	score=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%g/%g" % (r["score"], sum(t.get("max_score", 0) for t in r.get("tests", []))))' "$out/results.json" 2>/dev/null || echo "no results.json")
 	tier=$(grep -o "built in the [a-z]* sandbox" "$out/grade.log" 2>/dev/null | head -n 1 || true)
 	cold=$(grep -c "booted this machine once\|booting cold" "$out/grade.log" 2>/dev/null || true)
-	step "$sub: $score in $secs s, peak memory $peak MB, ${tier:-no sandbox named}, ${cold:-0} cold boot(s)"
+	step "$sub: $score in $secs s, peak memory $peak MB, $kills killed for memory, ${tier:-no sandbox named}, ${cold:-0} cold boot(s)"
 	[ "${cold:-0}" -eq 0 ] || { failed=1; echo "$sub: run_autograder booted a VM setup.sh should have saved"; }
+	[ "$kills" -eq 0 ] || { failed=1; echo "$sub: the memory limit killed a process"; }
+	grep "did not restore\|could not be saved" "$out/grade.log" && { failed=1; echo "$sub: a saved VM failed"; }
 	case $sub in
 	references | alternatives) [ "${score%/*}" = "${score#*/}" ] || { failed=1; tail -40 "$out/grade.log"; } ;;
 	hostile) ! grep -q "$(head -n 1 /etc/passwd)" "$out/results.json" || { failed=1; echo "hostile: a host file leaked"; } ;;

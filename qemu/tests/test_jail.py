@@ -102,3 +102,22 @@ def test_an_unknown_sandbox_is_refused_with_the_choices(monkeypatch):
             sandbox.tier()
     finally:
         sandbox.tier.cache_clear()
+
+
+def test_a_user_without_namespaces_is_told_which_switch_blocks_them(tmp_path, monkeypatch):
+    # Ubuntu 24.04 as a user: AppArmor refuses bubblewrap's user namespace,
+    # and the jail needs root. The message names the sysctl to change.
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "apparmor_restrict_unprivileged_userns").write_text("1\n")
+    monkeypatch.setattr(sandbox, "PROC_SYS", str(tmp_path))
+    monkeypatch.setattr(sandbox, "available", lambda: False)
+    monkeypatch.setattr(sandbox, "jail_available", lambda: False)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.delenv("KDKIT_SANDBOX", raising=False)
+    sandbox.tier.cache_clear()
+    try:
+        with pytest.raises(sandbox.SandboxError, match=r"kernel.apparmor_restrict_unprivileged_userns is 1: 'sudo sysctl "
+                           r"kernel.apparmor_restrict_unprivileged_userns=0' allows it.*grade as root"):
+            sandbox.tier()
+    finally:
+        sandbox.tier.cache_clear()

@@ -1,6 +1,6 @@
 """harness/machine.py: the CPUs a process may use, from its cgroup's quota
 (a container given half a CPU sees every core of its host)."""
-from harness import machine
+from harness import machine, runner
 
 
 def tree(tmp_path, files, cgroup_text):
@@ -38,3 +38,12 @@ def test_jobs_and_slowness_follow_the_cpus(monkeypatch):
     assert machine.jobs() == 1 and machine.slowness() == 2.0
     monkeypatch.setattr(machine, "cpus", lambda: 2.0)
     assert machine.jobs() == 2 and machine.slowness() == 1.0
+
+
+def test_boot_limits_scale_with_the_cpus(monkeypatch):
+    # A correct driver on half a CPU gets the time it has on one.
+    monkeypatch.setattr(machine, "cpus", lambda: 0.5)
+    assert runner.boot_limit() == 2 * runner.TIMEOUT
+    assert runner.lab_budget() == 2 * runner.LAB_BUDGET
+    monkeypatch.setattr(machine, "cpus", lambda: 4.0)
+    assert runner.boot_limit() == runner.TIMEOUT

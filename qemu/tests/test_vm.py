@@ -23,6 +23,15 @@ def test_other_failures_say_what_qemu_said():
         vm.boot(["sh", "-c", "echo 'qemu: no such memdev' >&2; exit 1"], 10)
 
 
+def test_a_silent_death_while_being_restored_says_how_qemu_ended():
+    # The out-of-memory killer's SIGKILL leaves no word on stderr: the
+    # message must still say it was a kill, not a fault of the state.
+    greeting = '{"QMP": {}}'
+    cmd = ["sh", "-c", f"echo '{greeting}'; read line; kill -KILL $$"]
+    with pytest.raises(vm.VmError, match="killed by SIGKILL"):
+        vm.boot(cmd, 10, qmp=[("migrate-incoming", {})])
+
+
 def test_the_time_limit_ends_a_run():
     secs, timed_out, started = vm.boot(["sleep", "5"], 0.3)
     assert timed_out and secs < 2 and started is None
@@ -39,7 +48,10 @@ def test_the_dma_board_asks_for_edu_icount_and_a_strict_swiotlb(tmp_path):
     args = vm.board_args(lab.board("dma"), str(tmp_path))
     assert "edu" in args and "shift=auto,sleep=off" in args
     assert "swiotlb=4096,force" in lab.board("dma").cmdline
-    assert lab.board("dma").memory == "256M"
+    # edu reaches 28 address lines: the swiotlb, high in RAM, must too.
+    cmd = vm.command(str(tmp_path), "initrd", "payload", "console", "results",
+                     lab.board("dma"), str(tmp_path))
+    assert cmd[cmd.index("-m") + 1] == "256M"
 
 
 def test_busybox_must_be_static():
