@@ -86,20 +86,20 @@ def tier():
                        "refuses to build students' code without one: grade as root")
 
 
-# Switches that keep an unprivileged user from making user namespaces,
-# and the value that does: Ubuntu 23.10 and later (AppArmor), and
-# Debian's older kernels.
+# Switches that keep an unprivileged user from making user namespaces:
+# (sysctl, the value that does, one that does not). Ubuntu 23.10 and
+# later (AppArmor), Debian's older kernels, and any kernel's count.
 PROC_SYS = "/proc/sys"
-USERNS_SWITCHES = (("kernel.apparmor_restrict_unprivileged_userns", "1"),
-                   ("kernel.unprivileged_userns_clone", "0"))
+USERNS_SWITCHES = (("kernel.apparmor_restrict_unprivileged_userns", "1", "0"),
+                   ("kernel.unprivileged_userns_clone", "0", "1"),
+                   ("user.max_user_namespaces", "0", "10000"))
 
 
 def userns_block():
     """Why bubblewrap may have failed, as a sysctl to change, if one says."""
-    for name, blocking in USERNS_SWITCHES:
+    for name, blocking, fix in USERNS_SWITCHES:
         with contextlib.suppress(OSError), open(os.path.join(PROC_SYS, *name.split("."))) as f:
             if f.read().strip() == blocking:
-                fix = "0" if blocking == "1" else "1"
                 return f"{name} is {blocking}: 'sudo sysctl {name}={fix}' allows it"
     return "are user namespaces disabled?"
 
