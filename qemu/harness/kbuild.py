@@ -17,8 +17,8 @@ import threading
 from typing import NamedTuple
 
 from harness import machine, objcheck, sandbox
-from harness.lab import (KIT, LabError, allowed_imports, board, student_files, suite_files,
-                         user_files)
+from harness.lab import (KIT, LabError, board, instructor_allowed, student_files, suite_files,
+                         usual_imports, user_files)
 from kernel import source as kernel_source
 
 
@@ -61,6 +61,7 @@ class Built(NamedTuple):
     plain: str         # <lab>.ko for the userspace suites, or None
     progs: list        # the userspace suites
     tools: list        # installed in the VM's /usr/bin
+    unusual: tuple = ()  # calls of the student's not in usual_imports(): shown, not scored
 
     def files(self):
         """Everything that goes into the VM's /kdkit."""
@@ -255,19 +256,21 @@ def build_sandboxed(lab, srcdir, kernel_dir, build_dir, jobs=None):
     # The sandbox says where its two folders are (a jail has them at fixed
     # places); afterwards they are in build_dir, as sandbox/ and link/.
     with sandbox.session(build_dir) as (side, link):
-        out, origin, with_user = _sandboxed(lab, srcdir, kernel_dir, side, link, jobs)
+        out, origin, with_user, unusual = _sandboxed(lab, srcdir, kernel_dir, side, link, jobs)
     at = lambda name: os.path.join(build_dir, "link", name)
     progs = [_cc_static(src, at(os.path.basename(src)[:-2]), f"{lab}: the userspace tests")
              for src in user_files(lab)]
     built = Built(board=at("board.ko") if board(lab).devices else None,
                   module=at(f"{lab}_kunit.ko"), helper=at("kdkit.ko"),
-                  plain=at(f"plain/{lab}.ko") if with_user else None, progs=progs, tools=[])
+                  plain=at(f"plain/{lab}.ko") if with_user else None, progs=progs, tools=[],
+                  unusual=tuple(unusual))
     return built, out, origin
 
 
 def _sandboxed(lab, srcdir, kernel_dir, side, link, jobs):
     """build_sandboxed()'s work, in the sandbox's folders side (/build
-    inside) and link (/link); (messages, origin, with a module alone)."""
+    inside) and link (/link); (messages, origin, with a module alone,
+    unusual calls)."""
     student = student_files(lab)
     shutil.rmtree(side, ignore_errors=True)
     os.makedirs(os.path.join(side, "include"))
@@ -340,10 +343,11 @@ def _sandboxed(lab, srcdir, kernel_dir, side, link, jobs):
             os.rename(tmp, kept)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)      # another grader kept them first
-    problems = objcheck.check(lab, [os.path.join(side, "student", o) for o in objs],
-                              allowed_imports(lab))
+    mine = [os.path.join(side, "student", o) for o in objs]
+    problems = objcheck.check(lab, mine, instructor_allowed())
     if problems:
         raise ObjectRefused("\n".join(problems))
+    unusual = objcheck.unusual(mine, usual_imports(lab))
     # The student's objects join the kit's, and the test module is linked.
     for name, obj in zip([f for f in student if f.endswith(".c")], objs):
         shutil.copyfile(os.path.join(side, "student", obj), os.path.join(link, obj))
@@ -357,7 +361,7 @@ def _sandboxed(lab, srcdir, kernel_dir, side, link, jobs):
     if with_user:
         os.makedirs(os.path.join(link, "plain"), exist_ok=True)
         shutil.copyfile(os.path.join(side, "plain", f"{lab}.ko"), os.path.join(link, "plain", f"{lab}.ko"))
-    return out, origin, with_user
+    return out, origin, with_user, unusual
 
 
 def main(argv):

@@ -2,20 +2,22 @@
 
 A student's object may not define KUnit suites or sections of its own
 (the test module's suites and its module structure live in sections), may
-import only symbols a driver of its lab has reason to call, and may not
-hold port I/O instructions (the PC's serial ports, the results channel
-among them, are ports). Each violation is one line naming the section,
-symbol or instruction.
+not call what a lab's driver never needs and a forger or an attacker
+does (DENIED: files, ports, symbol lookup, module loading, other code's
+memory, the kernel's detectors, KUnit's and the kit's internals), and may
+not hold port I/O instructions (the PC's serial ports, the results channel
+among them, are ports). Each refusal is one line naming the section, call
+or instruction, and why.
 
-What a lab may import is given by the caller (harness/lab.py's
-allowed_imports(): kunit/<lab>/imports.txt, written by selfcheck/imports.py,
-with common/imports.txt), and the compiler's own instrumentation (KASAN,
-lockdep, retpolines) is allowed always. This file imports nothing of the
-kit.
+Every other import is the tests' to grade, like any other code: those the
+lab's references do not make (kunit/<lab>/imports.txt, written by
+selfcheck/imports.py, and common/imports.txt: what the caller gives as
+usual) are only listed, for the instructor. This file imports nothing of
+the kit.
 
-  python3 -m harness.objcheck --lab LAB [--allow FILE]... OBJECT...
-      check objects against the names listed in the FILEs (a name a line,
-      '#' comments), one line a violation
+  python3 -m harness.objcheck --lab LAB [--usual FILE]... [--allow NAME]... OBJECT...
+      one line a refusal (exit status 1), then one a call the FILEs
+      (a name a line, '#' comments) do not list; --allow lifts a refusal
 """
 import argparse
 import fnmatch
@@ -36,6 +38,8 @@ SECTIONS = ["", ".text", ".text.*", ".data", ".data.*", ".rodata", ".rodata.*", 
             "__ksymtab*", "___ksymtab*", "__kcrctab*", "_ftrace_events", "_ftrace_eval_map",
             "__tracepoints*", "__bpf_raw_tp_map", ".parainstructions", ".init_array", ".fini_array",
             ".group"]
+# NOKPROBE_SYMBOL()'s list: the tests probe the driver's functions.
+NOKPROBE = "_kprobe_blacklist"
 # The debug information the kit builds modules with (decode.py): never
 # loaded, so allowed only where the section is not allocated.
 DEBUG_SECTIONS = [".debug_*"]
@@ -51,6 +55,32 @@ INSTRUMENTATION = ["__asan_*", "__kasan_*", "__ubsan_*", "__sanitizer_cov_*", "_
                    "pcpu_hot", "this_cpu_off", "__per_cpu_offset", "__this_module",
                    "lockdep_*", "lock_acquire", "lock_release", "lock_is_held_type",
                    "debug_lockdep_rcu_enabled", "*_nested", "__might_*", "__list_*_valid"]
+# Calls a driver of these labs never needs, and what each would give it.
+# Short on purpose: anything else a correct driver may call is graded by
+# the tests, so this lists only capabilities, never styles of driver.
+DENIED = [
+    ("opens files, paths, terminals or sockets: the grader's files and the results "
+     "channel are reached that way",
+     ["filp_open", "file_open_name", "file_open_root", "dentry_open", "kernel_file_open",
+      "kern_path", "kern_path_*", "user_path_at_empty", "kernel_read", "kernel_write",
+      "kernel_read_file*", "vfs_*", "tty_kopen*", "tty_kclose", "sock_create*", "__sock_create",
+      "kernel_connect", "kernel_sendmsg*", "kernel_recvmsg"]),
+    ("maps I/O ports: the lab's devices are memory-mapped, and the results channel is a port",
+     ["ioport_map", "devm_ioport_map"]),
+    ("looks up or hooks kernel functions by name: the tests' own code among them",
+     ["kallsyms_*", "__symbol_get", "module_kallsyms_*", "register_kprobe*", "register_kretprobe*",
+      "register_ftrace_function", "ftrace_set_filter*", "tracepoint_probe_register*"]),
+    ("loads modules or runs programs", ["__request_module", "call_usermodehelper*"]),
+    ("writes other code's memory or reads memory it was not given",
+     ["copy_to_kernel_nofault", "copy_from_kernel_nofault", "strncpy_from_kernel_nofault",
+      "text_poke*", "set_memory_*", "access_process_vm", "get_user_pages_remote",
+      "pin_user_pages_remote"]),
+    ("turns off a detector that grades the lab (lockdep, KASAN)",
+     ["lockdep_off", "lockdep_on", "debug_locks_off", "kasan_disable_current",
+      "kasan_enable_current"]),
+    ("is KUnit's or the kit's own, and belongs to the tests",
+     ["kunit_*", "__kunit_*", "kdkit_*"]),
+]
 PORT_IO = {"in", "out", "ins", "outs", "insb", "insw", "insl", "insd", "outsb", "outsw",
            "outsl", "outsd"}
 
@@ -114,9 +144,19 @@ def _port_io(obj):
     return found
 
 
-def check(lab, objects, allow):
-    """One line for each violation in the student's objects of lab, which
-    may import the names in allow."""
+def denied(sym):
+    """Why a driver may not call sym, or None."""
+    return next((why for why, names in DENIED if any(fnmatch.fnmatchcase(sym, p) for p in names)),
+                None)
+
+
+def _imports(obj):
+    return [sym for sym in _tool("nm", "-u", obj).split() if sym != "U"]
+
+
+def check(lab, objects, allow=()):
+    """One line for each refusal in the student's objects of lab; allow
+    names calls an instructor lets through."""
     problems = []
     for obj in objects:
         name = os.path.basename(obj)
@@ -127,6 +167,9 @@ def check(lab, objects, allow):
             if "kunit" in base:
                 problems.append(f"{name}: section {sec}: a KUnit suite or table of its own; "
                                 "the lab's tests are the kit's")
+            elif base == NOKPROBE:
+                problems.append(f"{name}: section {sec}: NOKPROBE_SYMBOL(), which would keep "
+                                "the tests' probes off the driver's functions")
             elif not any(fnmatch.fnmatchcase(base, p) for p in SECTIONS):
                 problems.append(f"{name}: section {sec}: not one the kernel's build makes; "
                                 "remove the __section() or section attribute")
@@ -136,29 +179,45 @@ def check(lab, objects, allow):
             if not (CTOR.match(target) or target in CTOR_HOMES):
                 problems.append(f"{name}: constructor {target}: code that would run before "
                                 "the tests; remove __attribute__((constructor))")
-        for sym in _tool("nm", "-u", obj).split():
-            if sym == "U" or sym in allow or any(fnmatch.fnmatchcase(sym, p) for p in INSTRUMENTATION):
-                continue
-            problems.append(f"{name}: calls {sym}, which a {lab} driver has no reason to call "
-                            f"(kunit/{lab}/imports.txt and common/imports.txt list what it may)")
+        for sym in _imports(obj):
+            why = denied(sym)
+            if why and sym not in allow:
+                problems.append(f"{name}: calls {sym}, which {why}; a {lab} driver has no "
+                                f"reason to (an instructor can allow it: KDKIT_ALLOW_IMPORTS={sym})")
         for func, insn in _port_io(obj):
             problems.append(f"{name}: {func} holds the port I/O instruction '{insn}'; "
                             "the lab's devices are memory-mapped")
     return problems
 
 
+def unusual(objects, usual):
+    """The calls of the objects that usual (the references' and the
+    ordinary driver API) does not list: graded as any code, only shown."""
+    found = []
+    for obj in objects:
+        for sym in _imports(obj):
+            if sym not in usual and not any(fnmatch.fnmatchcase(sym, p) for p in INSTRUMENTATION) \
+                    and sym not in found:
+                found.append(sym)
+    return found
+
+
 def main(argv):
     p = argparse.ArgumentParser(prog="objcheck", description=__doc__.splitlines()[0])
     p.add_argument("--lab", required=True)
-    p.add_argument("--allow", action="append", default=[], metavar="FILE")
+    p.add_argument("--usual", action="append", default=[], metavar="FILE")
+    p.add_argument("--allow", action="append", default=[], metavar="NAME")
     p.add_argument("objects", nargs="+")
     args = p.parse_args(argv)
-    allow = set()
-    for path in args.allow:
+    usual = set()
+    for path in args.usual:
         with open(path) as f:
-            allow |= {l.split("#")[0].strip() for l in f} - {""}
-    problems = check(args.lab, args.objects, allow)
+            usual |= {l.split("#")[0].strip() for l in f} - {""}
+    problems = check(args.lab, args.objects, args.allow)
     print("\n".join(problems) or "objcheck: nothing to refuse")
+    if args.usual:
+        for sym in unusual(args.objects, usual):
+            print(f"objcheck: unusual: {sym}")
     return 1 if problems else 0
 
 

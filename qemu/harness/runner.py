@@ -205,6 +205,9 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     building.set_result((built, warnings, origin))
+    outcome.notes += [f"{lab}: calls {sym}, which the reference solutions do not (shown for "
+                      "the instructor; the tests grade it like any other code)"
+                      for sym in built.unusual]
     build_secs = time.monotonic() - t0
     deadline = time.monotonic() + budget
     while True:

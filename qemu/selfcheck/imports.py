@@ -1,5 +1,6 @@
-"""What the reference and alternative solutions import: the lists the
-object check (harness/objcheck.py) allows a lab's driver.
+"""What the reference and alternative solutions import: the lists of
+usual calls, beside which the object check (harness/objcheck.py) shows
+the instructor what else a student's driver calls.
 
   python3 -m selfcheck.imports --update   rewrite every kunit/<lab>/imports.txt
 """
@@ -29,8 +30,8 @@ def reference_imports(lab):
                 for f in labmod.student_files(lab):
                     if f.endswith(".c"):
                         obj = os.path.join(d, "sandbox", "student", f[:-2] + ".o")
-                        found |= set(objcheck._tool("nm", "-u", obj).split())
-    return {s for s in found - {"U"}
+                        found |= set(objcheck._imports(obj))
+    return {s for s in found
             if not any(fnmatch.fnmatchcase(s, p) for p in objcheck.INSTRUMENTATION)}
 
 
@@ -40,7 +41,7 @@ def update():
         with open(path, "w") as f:
             f.write(f"# What the {lab} reference and alternative solutions import, on both\n"
                     "# kernels: written by qemu/selfcheck/imports.py --update, checked by make check.\n"
-                    "# A student's driver may also call what common/imports.txt lists.\n")
+                    "# Calls in neither this nor common/imports.txt are shown to the instructor.\n")
             f.writelines(s + "\n" for s in sorted(reference_imports(lab)))
         print(f"imports: {os.path.relpath(path, labmod.KIT)}")
 

@@ -136,7 +136,18 @@ REFUSED = {
     "opens-a-file": ("#include <linux/fs.h>\n"
                      "int peek(void);\nint peek(void)\n"
                      "{ return IS_ERR(filp_open(\"/etc/passwd\", O_RDONLY, 0)); }\n",
-                     "calls filp_open, which a hello driver has no reason to call"),
+                     "calls filp_open, which opens files"),
+    "maps-the-results-port": ("#include <linux/io.h>\n"
+                              "void __iomem *forge(void);\n"
+                              "void __iomem *forge(void) { return ioport_map(0x2f8, 8); }\n",
+                              "calls ioport_map, which maps I/O ports"),
+    "hooks-the-tests-by-name": ("#include <linux/kprobes.h>\n"
+                                "static struct kprobe kp = { .symbol_name = \"kunit_add_action\" };\n"
+                                "int hook(void);\nint hook(void) { return register_kprobe(&kp); }\n",
+                                "calls register_kprobe, which looks up or hooks kernel functions"),
+    "silences-the-detectors": ("#include <linux/debug_locks.h>\n"
+                               "int quiet(void);\nint quiet(void) { return debug_locks_off(); }\n",
+                               "calls debug_locks_off, which turns off a detector"),
     "port-io-to-the-results-port": ("#include <linux/io.h>\n"
                                     "void forge(void) { outb('o', 0x2f8); }\n",
                                     "forge holds the port I/O instruction 'out'"),
@@ -155,6 +166,29 @@ def test_an_object_that_reaches_for_the_harness_is_refused(tmp_path, name):
     assert g.points == 0, g.notes
     assert any(says in n for n in g.notes), g.notes
     assert all(s.why.startswith("refused: hello.o: ") for s in g.scores)
+
+
+def test_an_instructor_can_allow_a_refused_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDKIT_ALLOW_IMPORTS", "kernel_read, filp_open")
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hello.c").write_text(solution_with("") + "\n" + REFUSED["opens-a-file"][0])
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 10, g.notes
+
+
+def test_a_call_the_references_do_not_make_is_graded_not_refused(tmp_path):
+    """A correct driver written another way (cdev_alloc() dropped with
+    kobject_put() on an error path, as fs/char_dev.c intends) keeps its
+    points; the instructor sees the call named."""
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hello.c").write_text(solution_with("#include <linux/kobject.h>") + "\n"
+                                 "void drop(struct kobject *k);\n"
+                                 "void drop(struct kobject *k) { kobject_put(k); }\n")
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 10, g.notes
+    assert any("calls kobject_put, which the reference solutions do not" in n for n in g.notes), g.notes
 
 
 FORGER = """#include <kunit/test.h>
