@@ -48,7 +48,7 @@ def bundled(path, labs):
     if parts[0] in ("solutions", "docs") or (parts[0] == "qemu" and parts[1] in NOT_GRADING):
         return False
     if parts[0] in ("labs", "kunit"):
-        return len(parts) > 2 and parts[1] in labs and parts[2] not in ("alternative", "mutants")
+        return len(parts) > 2 and parts[1] in labs and parts[2] not in ("alternatives", "mutants")
     return True
 
 

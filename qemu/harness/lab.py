@@ -120,6 +120,14 @@ def mutants(lab):
     return dict(sorted(found.items()))
 
 
+def alternatives(lab):
+    """The lab's other correct solutions, kunit/<lab>/alternatives/<style>/,
+    each written the way some students write it: {style: folder}."""
+    d = os.path.join(KIT, "kunit", lab, "alternatives")
+    return {name: os.path.join(d, name) for name in sorted(os.listdir(d) if os.path.isdir(d) else [])
+            if os.path.isdir(os.path.join(d, name))}
+
+
 def patched_solution(lab, patch, dest):
     """Copy lab's solution files into dest and apply one defect to them:
     how the harness fixtures and the lab mutants are made. Raises LabError

@@ -8,10 +8,12 @@
 4. every skeleton builds without a warning, runs to the end and fails;
    every mutant (kunit/<lab>/mutants/*.patch, the solution with one defect)
    loses points under the lab's rubric, on the fast kernel or else the
-   strict one, by its tests and not by the object check; the
-   alternative solution (kunit/<lab>/alternative/) passes every case;
-   kunit/<lab>/imports.txt allows what the reference and alternative
-   import (qemu/harness/objcheck.py, qemu/selfcheck/imports.py);
+   strict one, by its tests and not by the object check; each
+   alternative solution (kunit/<lab>/alternatives/<style>/) passes every
+   case on both kernels; kunit/<lab>/imports.txt lists what the reference
+   and the alternatives import (qemu/harness/objcheck.py,
+   qemu/selfcheck/imports.py); the object check refuses no mainline
+   driver but for a capability (qemu/selfcheck/corpus.py);
 5. the reference solutions and the kit's kernel code (not the userspace
    tests) are clean under
    checkpatch --strict (with the suites), and build without a warning
@@ -226,18 +228,20 @@ def mutant_step(lab, patch):
     verdict(f"{lab} mutant {name} is caught", False, "full marks on both kernels: " + "; ".join(g.notes))
 
 
-def alternative_step(lab):
-    proc, m = kdkit_test(lab, os.path.join("kunit", lab, "alternative"))
-    verdict(f"{lab} alternative solution passes every case" + (f" ({m[0]})" if m else ""),
-            proc.returncode == 0 and m is not None, proc.stdout[-4000:] + proc.stderr[-2000:])
+def alternative_step(lab, style, folder, strict):
+    proc, m = kdkit_test(lab, os.path.relpath(folder, KIT), strict)
+    verdict(f"{lab} alternative '{style}' passes every case"
+            + (" (strict kernel)" if strict else "") + (f" ({m[0]})" if m else ""),
+            proc.returncode == 0 and m is not None and int(m[2]) == 0,
+            proc.stdout[-4000:] + proc.stderr[-2000:])
 
 
 def imports_step(lab):
     """kunit/<lab>/imports.txt is current: it lists what the reference and
-    the alternative import, on both kernels, so only other calls are shown
+    the alternatives import, on both kernels, so only other calls are shown
     to the instructor as unusual."""
     missing = imports.reference_imports(lab) - labmod.usual_imports(lab)
-    verdict(f"{lab}: kunit/{lab}/imports.txt lists what the reference and alternative import",
+    verdict(f"{lab}: kunit/{lab}/imports.txt lists what the reference and alternatives import",
             not missing, "not listed: " + " ".join(sorted(missing))
             + "\nrun PYTHONPATH=qemu python3 -m selfcheck.imports --update")
 
@@ -269,8 +273,10 @@ def steps():
         yield f"{lab} skeleton", lambda lab=lab: skeleton_step(lab)
         yield f"{lab} W=1 and sparse", lambda lab=lab: strict_build_step(lab)
         yield f"{lab} mutants", lambda lab=lab: [mutant_step(lab, p) for p in labmod.mutants(lab).values()]
-        if os.path.isdir(os.path.join(KIT, "kunit", lab, "alternative")):
-            yield f"{lab} alternative", lambda lab=lab: alternative_step(lab)
+        for style, folder in labmod.alternatives(lab).items():
+            for strict in (False, True):
+                yield (f"{lab} alternative {style}" + (" (strict)" if strict else ""),
+                       lambda lab=lab, s=style, f=folder, strict=strict: alternative_step(lab, s, f, strict))
         yield f"{lab} imports", lambda lab=lab: imports_step(lab)
     yield "the object check on mainline drivers", corpus_step
     yield "checkpatch", checkpatch_step

@@ -15,11 +15,10 @@ from kernel import source as kernel_source
 
 
 def reference_imports(lab):
-    """What the reference and the alternative import, on both kernels, as
+    """What the reference and the alternatives import, on both kernels, as
     the sandbox compiles them (without the check that uses the result)."""
     found = set()
-    dirs = [os.path.join(labmod.KIT, "solutions", lab),
-            os.path.join(labmod.KIT, "kunit", lab, "alternative")]
+    dirs = [os.path.join(labmod.KIT, "solutions", lab)] + list(labmod.alternatives(lab).values())
     for flavour in ("fast", "strict"):
         for src in filter(os.path.isdir, dirs):
             with tempfile.TemporaryDirectory(prefix="kdkit-build-") as d:
