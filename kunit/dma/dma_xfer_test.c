@@ -259,15 +259,19 @@ static void edudma_streaming_read_returns_what_the_device_holds(struct kunit *te
 /*
  * A handler must acknowledge edu before it wakes the waiter: once woken,
  * the waiter may start the next transfer, whose interrupt a late
- * acknowledgment would clear. Kprobes on the wake-up functions look at
- * edu's status whenever one is called while edu's interrupt is handled.
+ * acknowledgment would clear. A kprobe on try_to_wake_up(), where every
+ * wake-up ends (complete(), wake_up(), wake_up_process()), looks at edu's
+ * status when the waiter (the case's own task) is woken by edu's handler
+ * or by its thread; the thread's own wake-up is not the waiter's.
  */
 static struct {
 	int irq;
 	void __iomem *regs;
-	bool handling[NR_CPUS];		/* this CPU runs edu's handlers */
-	unsigned int early;		/* wake-ups before the acknowledgment */
-	unsigned long site;		/* the call of the first */
+	struct task_struct *waiter;	/* the case's task, asleep in a transfer */
+	bool handling[NR_CPUS];		/* this CPU runs edu's hard handler */
+	struct task_struct *thread;	/* edu's handler thread, while it runs */
+	unsigned int early;		/* waiter wake-ups before the acknowledgment */
+	unsigned long site;		/* where in the driver the first came from */
 } wake_watch;
 
 static int wake_watch_irq_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
@@ -286,56 +290,94 @@ static int wake_watch_irq_return(struct kretprobe_instance *ri, struct pt_regs *
 	return 0;
 }
 
-static int wake_watch_wake(struct kprobe *p, struct pt_regs *regs)
+static int wake_watch_thread_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	if (!wake_watch.handling[smp_processor_id()] ||
-	    !(readl(wake_watch.regs + EDU_TEST_IRQ_STATUS) & EDU_TEST_IRQ_DMA))
-		return 0;
-	if (!wake_watch.early++)
-		wake_watch.site = *(unsigned long *)regs->sp;
+	struct irq_desc *desc = (struct irq_desc *)regs_get_kernel_argument(regs, 0);
+
+	if (desc->irq_data.irq != wake_watch.irq)
+		return 1;
+	WRITE_ONCE(wake_watch.thread, current);
 	return 0;
 }
 
-static const char *const wake_watch_functions[] = {
-	"complete", "complete_all", "__wake_up", "wake_up_process",
-};
+static int wake_watch_thread_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	WRITE_ONCE(wake_watch.thread, NULL);
+	return 0;
+}
+
+/* The first return address into this module's code above @sp: the driver's. */
+static unsigned long wake_watch_caller(unsigned long *sp)
+{
+	const struct module_layout *text = &THIS_MODULE->core_layout;
+	unsigned long word;
+	unsigned int i;
+
+	for (i = 0; i < 256; i++) {
+		if (copy_from_kernel_nofault(&word, sp + i, sizeof(word)))
+			break;
+		if (word - (unsigned long)text->base < text->text_size)
+			return word;
+	}
+	return 0;
+}
+
+static int wake_watch_wake(struct kprobe *p, struct pt_regs *regs)
+{
+	if ((struct task_struct *)regs_get_kernel_argument(regs, 0) != wake_watch.waiter ||
+	    !(wake_watch.handling[smp_processor_id()] || READ_ONCE(wake_watch.thread) == current) ||
+	    !(readl(wake_watch.regs + EDU_TEST_IRQ_STATUS) & EDU_TEST_IRQ_DMA))
+		return 0;
+	if (!wake_watch.early++)
+		wake_watch.site = wake_watch_caller((unsigned long *)regs->sp);
+	return 0;
+}
 
 /*
- * Run @fn, counting wake-ups from edu's handler before it acknowledged.
- * @fn must not abort the case: the probes live on this stack.
+ * Run @fn, counting the waiter's wake-ups from edu's handler or its
+ * thread before it acknowledged. @fn must not abort the case: the probes
+ * live on this stack.
  */
 static void wake_watch_run(struct kunit *test, void (*fn)(struct kunit *test))
 {
 	struct xfer_ctx *ctx = test->priv;
-	struct kretprobe irq = {
+	struct kretprobe hard = {
 		.kp.symbol_name = "__handle_irq_event_percpu",
 		.entry_handler = wake_watch_irq_entry,
 		.handler = wake_watch_irq_return,
 		.maxactive = 8,
 	};
-	struct kprobe wake[ARRAY_SIZE(wake_watch_functions)] = {};
-	struct kprobe *wakes[ARRAY_SIZE(wake_watch_functions)];
+	struct kretprobe threaded[] = {
+		{ .kp.symbol_name = "irq_thread_fn" },
+		{ .kp.symbol_name = "irq_forced_thread_fn" },
+	};
+	struct kretprobe *probes[] = { &hard, &threaded[0], &threaded[1] };
+	struct kprobe wake = {
+		.symbol_name = "try_to_wake_up",
+		.pre_handler = wake_watch_wake,
+	};
 	unsigned int i;
 	int ret;
 
 	memset(&wake_watch, 0, sizeof(wake_watch));
 	wake_watch.irq = ctx->hw->irq;
 	wake_watch.regs = ctx->hw->regs;
-	for (i = 0; i < ARRAY_SIZE(wake); i++) {
-		wake[i].symbol_name = wake_watch_functions[i];
-		wake[i].pre_handler = wake_watch_wake;
-		wakes[i] = &wake[i];
+	wake_watch.waiter = current;
+	for (i = 0; i < ARRAY_SIZE(threaded); i++) {
+		threaded[i].entry_handler = wake_watch_thread_entry;
+		threaded[i].handler = wake_watch_thread_return;
+		threaded[i].maxactive = 2;
 	}
-	KUNIT_ASSERT_EQ(test, register_kprobes(wakes, ARRAY_SIZE(wakes)), 0);
-	ret = register_kretprobe(&irq);
+	KUNIT_ASSERT_EQ(test, register_kprobe(&wake), 0);
+	ret = register_kretprobes(probes, ARRAY_SIZE(probes));
 	if (ret)
-		unregister_kprobes(wakes, ARRAY_SIZE(wakes));
+		unregister_kprobe(&wake);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	fn(test);
-	unregister_kretprobe(&irq);
-	unregister_kprobes(wakes, ARRAY_SIZE(wakes));
+	unregister_kretprobes(probes, ARRAY_SIZE(probes));
+	unregister_kprobe(&wake);
 	KUNIT_EXPECT_EQ_MSG(test, wake_watch.early, 0U,
-			    "the handler woke the waiter before it acknowledged edu (%pS): acknowledge first",
+			    "the interrupt woke the waiting transfer before edu was acknowledged (%pS): acknowledge first",
 			    (void *)wake_watch.site);
 }
 
