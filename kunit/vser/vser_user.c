@@ -217,40 +217,78 @@ static int exited(pid_t pid, double secs, int *code)
 }
 
 /*
- * Two readers sleep on an empty port; one byte arrives. Both may wake, but
- * only one gets the byte: the other must go back to sleep, not return 0
- * (which a process takes for the end of the file).
+ * Of two processes asleep in @p, one byte (of data, or of room) lets one
+ * return: which one returns first, and then the other has a moment to
+ * return too. It must have gone back to sleep, not returned 0 (which a
+ * reader takes for the end of the file, and a writer for no progress).
  */
+static void expect_one_of_two(pid_t p[2], const char *who)
+{
+	int code[2] = { 0, 0 }, done[2] = { 0, 0 }, i;
+	double end = now() + 2;
+
+	while (!done[0] && !done[1] && now() < end)
+		for (i = 0; i < 2; i++)
+			done[i] = exited(p[i], 0, &code[i]);
+	for (i = 0; i < 2; i++)
+		if (!done[i])
+			done[i] = exited(p[i], 0.2, &code[i]);
+	EXPECT(done[0] || done[1], "no %s returned after one byte was made ready", who);
+	for (i = 0; i < 2; i++)
+		EXPECT(!done[i] || code[i] == 101,
+		       "a %s returned %d bytes (one byte was made ready; the other should sleep on)",
+		       who, code[i] - 100);
+	EXPECT(!(done[0] && done[1]), "both %ss returned for one byte", who);
+	for (i = 0; i < 2; i++) {
+		if (!done[i]) {
+			kill(p[i], SIGKILL);
+			waitpid(p[i], NULL, 0);
+		}
+	}
+}
+
+/* Two readers sleep on an empty port; one byte arrives. */
 static void vser_user_two_readers_one_byte(void)
 {
 	int fd = open_port(PORT0, O_RDWR);
 	pid_t r[2] = { read_in_child(PORT0), read_in_child(PORT0) };
-	int code[2] = { 0, 0 }, done[2] = { 0, 0 }, i;
-	double end;
 
 	ASSERT(asleep(r[0], 2) && asleep(r[1], 2), "the two readers never slept in read()");
 	usleep(50 * 1000);
 	EXPECT(write(fd, "1", 1) == 1, "write: %s", strerror(errno));
-	/* Whichever returns first; then the other has a moment to return too. */
-	end = now() + 2;
-	while (!done[0] && !done[1] && now() < end)
-		for (i = 0; i < 2; i++)
-			done[i] = exited(r[i], 0, &code[i]);
-	for (i = 0; i < 2; i++)
-		if (!done[i])
-			done[i] = exited(r[i], 0.2, &code[i]);
-	EXPECT(done[0] || done[1], "no reader returned after a byte was written");
-	for (i = 0; i < 2; i++)
-		EXPECT(!done[i] || code[i] == 101,
-		       "a reader returned %d bytes (one byte was written; the other should sleep on)",
-		       code[i] - 100);
-	EXPECT(!(done[0] && done[1]), "both readers returned for one byte");
-	for (i = 0; i < 2; i++) {
-		if (!done[i]) {
-			kill(r[i], SIGKILL);
-			waitpid(r[i], NULL, 0);
-		}
+	expect_one_of_two(r, "reader");
+	close(fd);
+}
+
+/* In a child, write one byte to @path; it exits with 100 + the count. */
+static pid_t write_in_child(const char *path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY);
+		ssize_t n = write(fd, "w", 1);
+
+		_exit(n < 0 ? 99 : 100 + (int)n);
 	}
+	return pid;
+}
+
+/* Two writers sleep on a full port; a read makes one byte of room. */
+static void vser_user_two_writers_one_space(void)
+{
+	int fd = open_port(PORT0, O_RDWR);
+	char fill[VSER_DEFAULT_FIFO_SIZE], c;
+	pid_t w[2];
+
+	memset(fill, 'x', sizeof(fill));
+	ASSERT(write(fd, fill, sizeof(fill)) == sizeof(fill), "fill: %s", strerror(errno));
+	w[0] = write_in_child(PORT0);
+	w[1] = write_in_child(PORT0);
+	ASSERT(asleep(w[0], 2) && asleep(w[1], 2), "the two writers never slept in write()");
+	usleep(50 * 1000);
+	EXPECT(read(fd, &c, 1) == 1, "read: %s", strerror(errno));
+	expect_one_of_two(w, "writer");
 	close(fd);
 }
 
@@ -376,6 +414,7 @@ static const struct ucase cases[] = {
 	UCASE(vser_user_poll_wakes_on_data),
 	UCASE(vser_user_poll_wakes_when_room_frees),
 	UCASE(vser_user_two_readers_one_byte),
+	UCASE(vser_user_two_writers_one_space),
 	UCASE(vser_user_sigio_when_data_arrives),
 	UCASE(vser_user_signal_interrupts_blocked_read),
 	UCASE(vser_user_signal_interrupts_blocked_write),
