@@ -7,6 +7,7 @@
  */
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/kprobes.h>
 #include <linux/poll.h>
 #include <linux/uaccess.h>
 #include <kunit/test.h>
@@ -435,6 +436,139 @@ static void vser_two_writes_at_once_fill_one_space_once(struct kunit *test)
 	at_once(test, true);
 }
 
+/*
+ * A write wakes readers and sends SIGIO only for bytes it has put in the
+ * FIFO: a reader woken or signalled earlier finds nothing, and a woken
+ * reader may sleep again for good, a signalled one give up. Kprobes on
+ * the two ways to notify count the writer's calls.
+ */
+static struct {
+	struct task_struct *writer;
+	atomic_t calls;
+} notify_watch;
+
+static int notify_seen(struct kprobe *p, struct pt_regs *regs)
+{
+	if (current == READ_ONCE(notify_watch.writer))
+		atomic_inc(&notify_watch.calls);
+	return 0;
+}
+
+static const char *const notify_functions[] = { "kill_fasync", "__wake_up" };
+
+/* Count the notifications @writer makes until notify_unwatch(). */
+static bool notify_watch_on(struct kunit *test, struct kprobe *kp, struct kprobe **kps,
+			    struct task_struct *writer)
+{
+	unsigned int i;
+
+	WRITE_ONCE(notify_watch.writer, writer);
+	atomic_set(&notify_watch.calls, 0);
+	for (i = 0; i < ARRAY_SIZE(notify_functions); i++) {
+		kp[i] = (struct kprobe){ .symbol_name = notify_functions[i],
+					 .pre_handler = notify_seen };
+		kps[i] = &kp[i];
+	}
+	if (register_kprobes(kps, ARRAY_SIZE(notify_functions))) {
+		KUNIT_FAIL(test, "cannot probe kill_fasync() and __wake_up()");
+		return false;
+	}
+	return true;
+}
+
+static void notify_watch_off(struct kprobe **kps)
+{
+	unregister_kprobes(kps, ARRAY_SIZE(notify_functions));
+	WRITE_ONCE(notify_watch.writer, NULL);
+}
+
+static void vser_failed_write_notifies_no_one(struct kunit *test)
+{
+	struct file *f = ((struct vser_ctx *)test->priv)->port[0];
+	struct kprobe kp[ARRAY_SIZE(notify_functions)], *kps[ARRAY_SIZE(notify_functions)];
+	ssize_t ret;
+
+	KUNIT_ASSERT_TRUE(test, notify_watch_on(test, kp, kps, current));
+	ret = f->f_op->write(f, (const char __user *)1, 4, &f->f_pos);
+	notify_watch_off(kps);
+	KUNIT_EXPECT_EQ(test, ret, -EFAULT);
+	KUNIT_EXPECT_EQ_MSG(test, atomic_read(&notify_watch.calls), 0,
+			    "a write that copied nothing woke readers or sent SIGIO: notify only for bytes taken in");
+}
+
+/*
+ * A 1-byte write into an empty port (the first thread) is stopped at each
+ * of its instructions while a read (the second) runs: if the write had
+ * already notified, the read must find the byte.
+ */
+struct notify_order {
+	struct file *port;
+	char __user *buf[2];
+	ssize_t ret[2];
+	int calls_then;		/* the writer's notifications when the read ran */
+};
+
+static void notify_order_first(void *data)
+{
+	struct notify_order *n = data;
+
+	WRITE_ONCE(notify_watch.writer, current);
+	n->ret[0] = n->port->f_op->write(n->port, n->buf[0], 1, &(loff_t){ 0 });
+	WRITE_ONCE(notify_watch.writer, NULL);
+}
+
+static void notify_order_second(void *data)
+{
+	struct notify_order *n = data;
+
+	n->calls_then = atomic_read(&notify_watch.calls);
+	n->ret[1] = n->port->f_op->read(n->port, n->buf[1], 1, &(loff_t){ 0 });
+}
+
+static bool notify_order_reset(struct notify_order *n)
+{
+	while (n->port->f_op->read(n->port, n->buf[1], 1, &(loff_t){ 0 }) > 0)
+		;
+	atomic_set(&notify_watch.calls, 0);
+	return true;
+}
+
+/* Called between rounds, with kprobes set: it must not abort the case. */
+static bool notify_order_check(struct kunit *test, void *data, const void *stopped_at)
+{
+	struct notify_order *n = data;
+	bool ok = !n->calls_then || n->ret[1] == 1;
+
+	KUNIT_EXPECT_TRUE_MSG(test, ok,
+			      "the write woke readers or sent SIGIO before its byte was in the FIFO (stopped at %pS): a read then returned %zd; put the data in first",
+			      stopped_at, n->ret[1]);
+	return ok && notify_order_reset(n);
+}
+
+static void vser_write_notifies_after_the_data(struct kunit *test)
+{
+	struct vser_ctx *ctx = test->priv;
+	struct kprobe kp[ARRAY_SIZE(notify_functions)], *kps[ARRAY_SIZE(notify_functions)];
+	struct notify_order n = {
+		.port = ctx->port[0],
+		.buf = { ctx->ubuf, ctx->ubuf + BUF_SIZE / 2 },
+	};
+	struct kdkit_interleave il = {
+		.fn = (void *)n.port->f_op->write,
+		.first = notify_order_first,
+		.second = notify_order_second,
+		.check = notify_order_check,
+		.data = &n,
+		.mm = current->mm,
+	};
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(n.buf[0], "n", 1), 0UL);
+	notify_order_reset(&n);
+	KUNIT_ASSERT_TRUE(test, notify_watch_on(test, kp, kps, NULL));
+	kdkit_interleave(test, &il);
+	notify_watch_off(kps);
+}
+
 static struct kunit_case vser_fops_cases[] = {
 	KUNIT_CASE(vser_read_returns_what_was_written),
 	KUNIT_CASE(vser_read_empty_nonblocking_returns_eagain),
@@ -453,8 +587,10 @@ static struct kunit_case vser_fops_cases[] = {
 	KUNIT_CASE(vser_open_port_holds_the_module),
 	KUNIT_CASE(vser_read_bad_pointer_returns_efault),
 	KUNIT_CASE(vser_write_bad_pointer_returns_efault),
+	KUNIT_CASE(vser_failed_write_notifies_no_one),
 	KUNIT_CASE(vser_two_reads_at_once_take_one_byte_once),
 	KUNIT_CASE(vser_two_writes_at_once_fill_one_space_once),
+	KUNIT_CASE(vser_write_notifies_after_the_data),
 	{}
 };
 
