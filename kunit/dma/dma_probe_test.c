@@ -259,6 +259,60 @@ static void edudma_probe_fails_cleanly_without_a_mask(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, probe_bind(test), 0);
 }
 
+/*
+ * An interrupt may come the moment probe requests it (one left pending,
+ * or a device already busy): all that the handler touches must be ready
+ * before request_irq(), and the handler must acknowledge. A kretprobe
+ * raises edu's interrupt as request_irq() returns for it.
+ */
+static struct {
+	int irq;
+	void __iomem *regs;
+	bool raised;
+} raise_watch;
+
+static int raise_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	return (int)regs_get_kernel_argument(regs, 0) == raise_watch.irq ? 0 : 1;
+}
+
+static int raise_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	if (!regs_return_value(regs) && !raise_watch.raised) {
+		raise_watch.raised = true;
+		writel(EDU_TEST_IRQ_DMA, raise_watch.regs + EDU_TEST_IRQ_RAISE);
+	}
+	return 0;
+}
+
+static void edudma_probe_takes_an_interrupt_at_once(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct kretprobe rp = {
+		.kp.symbol_name = "request_threaded_irq",
+		.entry_handler = raise_entry,
+		.handler = raise_return,
+		.maxactive = 2,
+	};
+	u32 left;
+	int ret;
+
+	probe_load_unbound(test);
+	raise_watch.irq = ctx->hw->irq;
+	raise_watch.regs = ctx->hw->regs;
+	raise_watch.raised = false;
+	KUNIT_ASSERT_EQ(test, register_kretprobe(&rp), 0);
+	ret = probe_bind(test);
+	unregister_kretprobe(&rp);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_TRUE_MSG(test, raise_watch.raised, "probe never requested edu's interrupt");
+	left = readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS);
+	KUNIT_EXPECT_EQ_MSG(test, left & EDU_TEST_IRQ_DMA, 0U,
+			    "an interrupt that came as probe requested it was never acknowledged");
+	writel(left, ctx->hw->regs + EDU_TEST_IRQ_ACK);
+	probe_unbind(test);
+}
+
 static struct kunit_case dma_probe_cases[] = {
 	KUNIT_CASE(edudma_probe_sets_the_mask_edu_can_address),
 	KUNIT_CASE(edudma_probe_unwinds_every_failure),
@@ -266,6 +320,7 @@ static struct kunit_case dma_probe_cases[] = {
 	KUNIT_CASE(edudma_module_load_and_unload_leave_nothing),
 	KUNIT_CASE(edudma_probe_sets_the_mask_before_allocating),
 	KUNIT_CASE(edudma_probe_fails_cleanly_without_a_mask),
+	KUNIT_CASE(edudma_probe_takes_an_interrupt_at_once),
 	{}
 };
 
