@@ -6,7 +6,10 @@
  * its init and exit and its device nodes, so any correct vser passes.
  */
 #include <linux/file.h>
+#include <linux/cdev.h>
+#include <linux/device.h>
 #include <linux/fs.h>
+#include <linux/kprobes.h>
 #include <linux/kdev_t.h>
 #include <linux/moduleparam.h>
 #include <linux/uaccess.h>
@@ -82,15 +85,77 @@ static void vser_init_with_taken_region_returns_ebusy(struct kunit *test)
 	kdkit_driver_exit();
 }
 
+/*
+ * Exit undoes init in reverse: the char device region goes back only once
+ * no cdev and no device in it is left, or a new owner of those numbers
+ * could meet them. Kprobes note the order of the exit's calls.
+ */
+static struct {
+	struct task_struct *exiting;
+	dev_t from[4];			/* regions given back so far */
+	unsigned int count[4], regions;
+	const char *late;		/* what was removed after its region */
+} order_watch;
+
+static void order_watch_removed(dev_t devt, const char *what)
+{
+	unsigned int i;
+
+	for (i = 0; i < order_watch.regions; i++)
+		if (devt - order_watch.from[i] < order_watch.count[i] && !order_watch.late)
+			order_watch.late = what;
+}
+
+static int order_region(struct kprobe *p, struct pt_regs *regs)
+{
+	unsigned int n = order_watch.regions;
+
+	if (current == order_watch.exiting && n < ARRAY_SIZE(order_watch.from)) {
+		order_watch.from[n] = regs_get_kernel_argument(regs, 0);
+		order_watch.count[n] = regs_get_kernel_argument(regs, 1);
+		order_watch.regions++;
+	}
+	return 0;
+}
+
+static int order_cdev_del(struct kprobe *p, struct pt_regs *regs)
+{
+	if (current == order_watch.exiting)
+		order_watch_removed(((struct cdev *)regs_get_kernel_argument(regs, 0))->dev,
+				    "a cdev (cdev_del)");
+	return 0;
+}
+
+static int order_device_del(struct kprobe *p, struct pt_regs *regs)
+{
+	if (current == order_watch.exiting)
+		order_watch_removed(((struct device *)regs_get_kernel_argument(regs, 0))->devt,
+				    "a device and its node (device_del)");
+	return 0;
+}
+
 /* Exit undoes init: nothing allocated, nothing registered, no node. */
 static void vser_exit_leaves_nothing(struct kunit *test)
 {
+	struct kprobe kp[] = {
+		{ .symbol_name = "unregister_chrdev_region", .pre_handler = order_region },
+		{ .symbol_name = "cdev_del", .pre_handler = order_cdev_del },
+		{ .symbol_name = "device_del", .pre_handler = order_device_del },
+	};
+	struct kprobe *kps[] = { &kp[0], &kp[1], &kp[2] };
 	int ret;
 
 	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
 	ret = kdkit_driver_init();
 	if (!ret) {
+		memset(&order_watch, 0, sizeof(order_watch));
+		order_watch.exiting = current;
+		KUNIT_EXPECT_EQ(test, register_kprobes(kps, ARRAY_SIZE(kps)), 0);
 		kdkit_driver_exit();
+		unregister_kprobes(kps, ARRAY_SIZE(kps));
+		KUNIT_EXPECT_PTR_EQ_MSG(test, order_watch.late, NULL,
+					"exit gave back the char device region before %s in it was gone: undo init in reverse",
+					order_watch.late);
 		kdkit_expect_exit_left_nothing(test);
 	}
 	kdkit_leak_expect_none(test, "init, then exit");
