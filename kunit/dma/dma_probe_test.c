@@ -163,22 +163,29 @@ static void edudma_module_load_and_unload_leave_nothing(struct kunit *test)
 	probe_expect_nothing_held(test, "after unload");
 }
 
-/* The device's masks when probe first allocated DMA memory for it. */
+/*
+ * The device's masks when probe first allocated DMA memory for it, and
+ * the largest coherent buffer it asked for.
+ */
 static struct {
 	struct task_struct *task;
 	struct device *dev;
 	bool allocated;
 	u64 coherent_mask;
+	size_t largest;
 } alloc_watch;
 
 static int alloc_watch_pre(struct kprobe *p, struct pt_regs *regs)
 {
 	struct device *dev = (struct device *)regs_get_kernel_argument(regs, 0);
 
-	if (current == alloc_watch.task && dev == alloc_watch.dev && !alloc_watch.allocated) {
+	if (current != alloc_watch.task || dev != alloc_watch.dev)
+		return 0;
+	if (!alloc_watch.allocated) {
 		alloc_watch.coherent_mask = dev->coherent_dma_mask;
 		alloc_watch.allocated = true;
 	}
+	alloc_watch.largest = max_t(size_t, alloc_watch.largest, regs_get_kernel_argument(regs, 1));
 	return 0;
 }
 
@@ -196,6 +203,7 @@ static void edudma_probe_sets_the_mask_before_allocating(struct kunit *test)
 	alloc_watch.task = current;
 	alloc_watch.dev = &ctx->hw->pdev->dev;
 	alloc_watch.allocated = false;
+	alloc_watch.largest = 0;
 	KUNIT_ASSERT_EQ(test, register_kprobe(&alloc), 0);
 	ret = probe_bind(test);
 	unregister_kprobe(&alloc);
@@ -205,6 +213,10 @@ static void edudma_probe_sets_the_mask_before_allocating(struct kunit *test)
 	KUNIT_EXPECT_EQ_MSG(test, alloc_watch.coherent_mask, DMA_BIT_MASK(EDU_TEST_DMA_BITS),
 			    "the coherent buffer was allocated before the %d-bit mask was set",
 			    EDU_TEST_DMA_BITS);
+	/* Page rounding would hide a short buffer from the transfers. */
+	KUNIT_EXPECT_GE_MSG(test, alloc_watch.largest, (size_t)EDUDMA_MAX_XFER,
+			    "the coherent buffer has %zu bytes, fewer than the largest transfer (EDUDMA_MAX_XFER)",
+			    alloc_watch.largest);
 }
 
 /* dma_set_mask() fails for the device while set: the platform can't do it. */
