@@ -154,6 +154,13 @@ def _imports(obj):
     return [sym for sym in _tool("nm", "-u", obj).split() if sym != "U"]
 
 
+def own_calls(obj):
+    """What the object's code calls, less what the compiler's
+    instrumentation calls by itself."""
+    return [sym for sym in _imports(obj)
+            if not any(fnmatch.fnmatchcase(sym, p) for p in INSTRUMENTATION)]
+
+
 def check(lab, objects, allow=()):
     """One line for each refusal in the student's objects of lab; allow
     names calls an instructor lets through."""
@@ -195,10 +202,7 @@ def unusual(objects, usual):
     ordinary driver API) does not list: graded as any code, only shown."""
     found = []
     for obj in objects:
-        for sym in _imports(obj):
-            if sym not in usual and not any(fnmatch.fnmatchcase(sym, p) for p in INSTRUMENTATION) \
-                    and sym not in found:
-                found.append(sym)
+        found += [sym for sym in own_calls(obj) if sym not in usual and sym not in found]
     return found
 
 
