@@ -71,6 +71,26 @@ bool kdkit_leak_failed_site(struct kdkit_site *site);
 int kdkit_leak_bogus_frees(struct kdkit_site *site);
 void kdkit_leak_cleanup(void);
 
+/*
+ * Failing calls (kdkit_fail.c): between begin and end, the @nth call the
+ * current task makes from the module under test to a kernel function that
+ * can fail without allocating (platform_get_irq(), dma_set_mask(),
+ * cdev_add(), ...) returns that function's error without running it.
+ * kdkit_fail_end() says which call it was, if there was an @nth.
+ */
+struct kdkit_failed_call {
+	const char *fn;			/* NULL: fewer than @nth calls */
+	unsigned long caller;		/* where the module called it */
+	long err;			/* what it returned */
+	bool retried;			/* the module called it again after */
+	int bad_irq;			/* an IRQ number <= 0 it passed on ... */
+	const char *bad_irq_fn;		/* ... to this function, if any */
+};
+
+void kdkit_fail_begin(unsigned int nth);
+bool kdkit_fail_end(struct kdkit_failed_call *call);
+void kdkit_fail_cleanup(void);
+
 /* Print @site as "callee <- module function", from the module's view. */
 void kdkit_site_describe(const struct kdkit_site *site, char *buf, size_t len);
 

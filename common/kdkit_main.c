@@ -231,6 +231,7 @@ static void __exit kdkit_exit(void)
 {
 	unregister_module_notifier(&kdkit_module_nb);
 	kdkit_leak_cleanup();
+	kdkit_fail_cleanup();
 }
 
 module_init(kdkit_init);

@@ -8,6 +8,10 @@
  * so each allocation fails in turn, and it finds the points by counting: a
  * run that ends with N unconsumed has passed every point, and ends the
  * sweep. A student who adds an allocation is covered without a new test.
+ *
+ * Then the calls that fail for other reasons (kdkit_fail.c) are failed in
+ * turn the same way: the Nth such call the driver makes, until a run makes
+ * fewer than N.
  */
 #include <linux/ktime.h>
 #include <linux/module.h>
@@ -80,7 +84,8 @@ static bool sweep_reports(struct sweep *sw)
  * it left nothing. Reports come after the window closes, since KUnit
  * allocates to record them.
  */
-static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int want)
+static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int want,
+			    bool any_error)
 {
 	struct kdkit_site *left = sw->left;
 	char *where = sw->where;
@@ -97,12 +102,12 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 			sw->test->name, when, where, sw->ops->what, ret);
 	}
 	bad_frees = kdkit_leak_bogus_frees(&sw->other);
-	ret_ok = ret == want || (want && ret < 0 && sw->ops->any_error);
+	ret_ok = ret == want || (ret < 0 && any_error);
 	if (!n && !bad_frees && ret_ok)
 		return true;
 	if (!sweep_reports(sw))
 		return false;
-	if (!ret_ok && sw->ops->any_error)
+	if (!ret_ok && any_error)
 		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected an error",
 			   when, sw->ops->what, ret);
 	else if (!ret_ok)
@@ -150,12 +155,56 @@ int kdkit_leak_expect_none(struct kunit *test, const char *when)
 }
 EXPORT_SYMBOL_GPL(kdkit_leak_expect_none);
 
+/*
+ * Fail each call that can fail without an allocation, in turn. The driver
+ * must return an error and leave nothing, unless it tried the same call
+ * again (a fallback: a narrower DMA mask) and went on. Returns how many
+ * such calls a clean bring-up makes.
+ */
+static int sweep_calls(struct sweep *sw)
+{
+	const struct kdkit_sweep_ops *ops = sw->ops;
+	struct kunit *test = sw->test;
+	struct kdkit_failed_call call;
+	char when[128];
+	int nth, ret;
+	bool failed;
+
+	for (nth = 1; nth <= SWEEP_MAX_POINTS; nth++) {
+		/* First: its kprobes are registered outside the window. */
+		kdkit_fail_begin(nth);
+		KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
+		ret = ops->up(test);
+		failed = kdkit_fail_end(&call);
+		if (!ret)
+			ops->down(test);
+		if (!failed) {
+			/* The clean run again, already checked. */
+			kdkit_leak_end(NULL, 0);
+			break;
+		}
+		if (call.err)
+			snprintf(when, sizeof(when), "%s() failing with %pe in %pS", call.fn,
+				 ERR_PTR(call.err), (void *)call.caller);
+		else
+			snprintf(when, sizeof(when), "%s() returning NULL in %pS", call.fn,
+				 (void *)call.caller);
+		if (sweep_check_run(sw, when, ret, call.retried ? 0 : -EIO, true) && ret &&
+		    ops->check)
+			ops->check(test);
+		if (call.bad_irq_fn && sweep_reports(sw))
+			KUNIT_FAIL(test, "%s: then %s() was given IRQ %d, an error code",
+				   when, call.bad_irq_fn, call.bad_irq);
+	}
+	return nth - 1;
+}
+
 int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops)
 {
 	struct sweep *sw = kunit_kzalloc(test, sizeof(*sw), GFP_KERNEL);
 	ktime_t start = ktime_get();
 	char when[64];
-	int nth, ret;
+	int nth, ret, calls;
 	bool injected;
 
 	KUNIT_ASSERT_NOT_NULL(test, sw);
@@ -174,22 +223,24 @@ int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops)
 		if (!injected) {
 			/* No Nth point: it ran clean, and tear-down undid it all. */
 			snprintf(when, sizeof(when), "%s with no failure", ops->what);
-			sweep_check_run(sw, when, ret, 0);
+			sweep_check_run(sw, when, ret, 0, false);
 			break;
 		}
 		snprintf(when, sizeof(when), "allocation %d of %s failed", nth, ops->what);
 		/* ret == 0: the allocator absorbed the failure and it went on. */
-		if (sweep_check_run(sw, when, ret, ret ? -ENOMEM : 0) && ret && ops->check)
+		if (sweep_check_run(sw, when, ret, ret ? -ENOMEM : 0, ret && ops->any_error) &&
+		    ret && ops->check)
 			ops->check(test);
 	}
+	calls = sweep_calls(sw);
 	if (nth > SWEEP_MAX_POINTS)
 		KUNIT_FAIL(test, "%s has more than %d failure points", ops->what,
 			   SWEEP_MAX_POINTS);
 	if (sw->failed_points > SWEEP_MAX_REPORTED)
 		KUNIT_FAIL(test, "... and %d more failed points not shown",
 			   sw->failed_points - SWEEP_MAX_REPORTED);
-	kunit_info(test, "swept %d failure points of %s in %lld ms", nth - 1,
-		   ops->what, ktime_ms_delta(ktime_get(), start));
+	kunit_info(test, "swept %d allocations and %d other calls of %s in %lld ms", nth - 1,
+		   calls, ops->what, ktime_ms_delta(ktime_get(), start));
 	return nth - 1;
 }
 EXPORT_SYMBOL_GPL(kdkit_sweep);
