@@ -82,7 +82,7 @@ struct kdkit_failed_call {
 	const char *fn;			/* NULL: fewer than @nth calls */
 	unsigned long caller;		/* where the module called it */
 	long err;			/* what it returned */
-	bool retried;			/* the module called it again after */
+	bool retried;			/* then tried another way (a fallback) */
 	int bad_irq;			/* an IRQ number <= 0 it passed on ... */
 	const char *bad_irq_fn;		/* ... to this function, if any */
 };

@@ -15,16 +15,27 @@
 #include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/sched.h>
+#include <linux/uaccess.h>
 #include "kdkit.h"
+
+/*
+ * A failure a correct driver may absorb by trying another way to the same
+ * end: a fixed major, then a dynamic one; a 64-bit DMA mask, then a
+ * narrower one; a resource by name, then by index.
+ */
+enum fallback { ONLY_ITSELF, CHRDEV_REGION, DMA_MASK, IRQ_LOOKUP, RESOURCE_LOOKUP };
 
 struct fail_point {
 	struct kprobe kp;
 	long err;		/* what it returns: -errno, ERR_PTR(-errno) or NULL */
 	int irq_arg;		/* which argument is an IRQ number, or -1 */
+	enum fallback family;	/* another way to the same end, if any */
 	bool registered;
 };
 
 #define FAILS(fn, error) { .kp.symbol_name = #fn, .err = (error), .irq_arg = -1 }
+#define FAILS_OR(fn, error, other) \
+	{ .kp.symbol_name = #fn, .err = (error), .irq_arg = -1, .family = (other) }
 #define FAILS_IRQ(fn, error, arg) { .kp.symbol_name = #fn, .err = (error), .irq_arg = (arg) }
 
 /*
@@ -36,9 +47,9 @@ struct fail_point {
  * driver, ignores what it returns.
  */
 static struct fail_point points[] = {
-	FAILS(alloc_chrdev_region, -EBUSY),
-	FAILS(register_chrdev_region, -EBUSY),
-	FAILS(__register_chrdev, -EBUSY),
+	FAILS_OR(alloc_chrdev_region, -EBUSY, CHRDEV_REGION),
+	FAILS_OR(register_chrdev_region, -EBUSY, CHRDEV_REGION),
+	FAILS_OR(__register_chrdev, -EBUSY, CHRDEV_REGION),
 	FAILS(cdev_add, -EBUSY),
 	FAILS(cdev_device_add, -EBUSY),
 	FAILS(__class_create, -EEXIST),
@@ -49,10 +60,10 @@ static struct fail_point points[] = {
 	FAILS(sysfs_create_group, -EEXIST),
 	FAILS(device_create_file, -EEXIST),
 	FAILS(__platform_driver_register, -EBUSY),
-	FAILS(platform_get_resource, 0),
-	FAILS(platform_get_resource_byname, 0),
-	FAILS(platform_get_irq, -ENXIO),
-	FAILS(platform_get_irq_byname, -ENXIO),
+	FAILS_OR(platform_get_resource, 0, RESOURCE_LOOKUP),
+	FAILS_OR(platform_get_resource_byname, 0, RESOURCE_LOOKUP),
+	FAILS_OR(platform_get_irq, -ENXIO, IRQ_LOOKUP),
+	FAILS_OR(platform_get_irq_byname, -ENXIO, IRQ_LOOKUP),
 	FAILS(__request_region, 0),
 	FAILS(__devm_request_region, 0),
 	FAILS(ioremap, 0),
@@ -65,7 +76,7 @@ static struct fail_point points[] = {
 	FAILS_IRQ(devm_request_threaded_irq, -EBUSY, 1),
 	FAILS_IRQ(request_any_context_irq, -EBUSY, 0),
 	FAILS_IRQ(devm_request_any_context_irq, -EBUSY, 1),
-	FAILS(dma_set_mask, -EIO),
+	FAILS_OR(dma_set_mask, -EIO, DMA_MASK),
 	FAILS(led_classdev_register_ext, -EEXIST),
 	FAILS(devm_led_classdev_register_ext, -EEXIST),
 };
@@ -75,6 +86,7 @@ static struct {
 	struct task_struct *task;	/* NULL while disarmed */
 	struct module *mod;
 	unsigned int nth, calls;
+	enum fallback family;		/* of the call that failed */
 	struct kdkit_failed_call out;
 } fail;
 
@@ -86,13 +98,32 @@ static void fail_return(struct pt_regs *regs, unsigned long caller, long err)
 	regs->sp += sizeof(unsigned long);
 }
 
+/*
+ * Did the module call @fn itself, returning to @caller? A kernel function
+ * it called may have jumped to @fn as a tail call, leaving the module's
+ * return address on the stack: that is not the driver's call, and @fn's
+ * error may not be the one the driver was promised (NULL, not ERR_PTR).
+ * Modules call the kernel with a direct "call rel32".
+ */
+static bool called_by_module(unsigned long caller, const void *fn)
+{
+	u8 opcode;
+	s32 rel;
+
+	if (!within_module(caller, fail.mod) ||
+	    get_kernel_nofault(opcode, (u8 *)caller - 5) ||
+	    get_kernel_nofault(rel, (s32 *)(caller - 4)))
+		return false;
+	return opcode == 0xe8 && caller + rel == (unsigned long)fn;
+}
+
 static int fail_pre(struct kprobe *kp, struct pt_regs *regs)
 {
 	struct fail_point *fp = container_of(kp, struct fail_point, kp);
 	unsigned long caller = regs_get_kernel_stack_nth(regs, 0);
 	struct kdkit_failed_call *out = &fail.out;
 
-	if (READ_ONCE(fail.task) != current || !within_module(caller, fail.mod))
+	if (READ_ONCE(fail.task) != current || !called_by_module(caller, kp->addr))
 		return 0;
 	if (fp->irq_arg >= 0 && !out->bad_irq_fn) {
 		int irq = regs_get_kernel_argument(regs, fp->irq_arg);
@@ -103,11 +134,12 @@ static int fail_pre(struct kprobe *kp, struct pt_regs *regs)
 		}
 	}
 	if (++fail.calls != fail.nth) {
-		/* Calling it again after it failed: a fallback, or a retry. */
-		if (out->fn == kp->symbol_name)
+		/* Another way to what failed: a fallback, or a retry. */
+		if (out->fn && fp->family && fp->family == fail.family)
 			out->retried = true;
 		return 0;
 	}
+	fail.family = fp->family;
 	out->fn = kp->symbol_name;
 	out->caller = caller;
 	out->err = fp->err;
