@@ -4,7 +4,9 @@
  * through read(2), write(2) and the path ioctl, with user buffers. Every
  * streaming mapping bounces through the swiotlb (swiotlb=force), so a
  * missing sync, a wrong direction or an early unmap gives wrong data, as
- * it would on hardware that is not cache-coherent.
+ * it would on hardware that is not cache-coherent. A bounce slot freed by
+ * an unmap is poisoned, so that a device reading it after the unmap reads
+ * garbage, as it would read whatever reused the memory.
  */
 #include <linux/delay.h>
 #include <linux/dma-mapping.h>
@@ -27,9 +29,28 @@ struct xfer_ctx {
 	char __user *ubuf;
 	char __user *scratch;	/* for reading debugfs and /proc */
 	char *out, *in;
+	struct kprobe poison;
 	bool loaded;
 	u32 entries;		/* DMA-API debug entries free before the case */
 };
+
+#define XFER_POISON	0x6b	/* as slab poisons what it frees */
+
+/*
+ * The device may no longer read a DMA_TO_DEVICE buffer once it is
+ * unmapped, but its freed bounce slot keeps the bytes: poison them as the
+ * unmap begins. (A slot mapped from the device is copied back by the
+ * unmap, so it is left alone.)
+ */
+static int poison_unmapped(struct kprobe *p, struct pt_regs *regs)
+{
+	phys_addr_t slot = regs_get_kernel_argument(regs, 1);
+	size_t size = regs_get_kernel_argument(regs, 2);
+
+	if (regs_get_kernel_argument(regs, 3) == DMA_TO_DEVICE)
+		memset(phys_to_virt(slot), XFER_POISON, size);
+	return 0;
+}
 
 static int xfer_init(struct kunit *test)
 {
@@ -48,6 +69,14 @@ static int xfer_init(struct kunit *test)
 	ctx->ubuf = kdkit_umem_alloc(test, 2 * EDUDMA_MAX_XFER);
 	ctx->scratch = kdkit_umem_alloc(test, EDU_SCRATCH);
 	ctx->entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
+	ctx->poison.symbol_name = "swiotlb_tbl_unmap_single";
+	ctx->poison.pre_handler = poison_unmapped;
+	ret = register_kprobe(&ctx->poison);
+	if (ret) {
+		kunit_err(test, "cannot watch the swiotlb's unmaps: %d", ret);
+		ctx->poison.addr = NULL;
+		return ret;
+	}
 	ret = kdkit_driver_init();
 	if (ret) {
 		kunit_err(test, "module init returned %d", ret);
@@ -81,6 +110,8 @@ static void xfer_exit(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, now, ctx->entries,
 				    "DMA mappings or coherent buffers left after unload");
 	}
+	if (ctx->poison.addr)
+		unregister_kprobe(&ctx->poison);
 	edu_hw_put(ctx->hw);
 }
 
@@ -132,9 +163,15 @@ static void xfer_round_trip(struct kunit *test, u32 path, size_t len)
 	KUNIT_ASSERT_EQ_MSG(test, n, (ssize_t)len, "%s write of %zu bytes", path_names[path], len);
 	n = xfer_read(test, ctx->in, len);
 	KUNIT_ASSERT_EQ_MSG(test, n, (ssize_t)len, "%s read of %zu bytes", path_names[path], len);
-	KUNIT_EXPECT_EQ_MSG(test, memcmp(ctx->in, ctx->out, len), 0,
-			    "%s: %zu bytes read back differ from those written",
-			    path_names[path], len);
+	if (!memcmp(ctx->in, ctx->out, len))
+		return;
+	if (!memchr_inv(ctx->in, XFER_POISON, len))
+		KUNIT_FAIL(test,
+			   "%s: %zu bytes read back are all %#x, the poison of an unmapped bounce buffer: the write unmapped before the device had read it",
+			   path_names[path], len, XFER_POISON);
+	else
+		KUNIT_FAIL(test, "%s: %zu bytes read back differ from those written",
+			   path_names[path], len);
 }
 
 static void edudma_round_trips_through_both_paths(struct kunit *test)
