@@ -147,15 +147,20 @@ static void fsled_unknown_command_returns_enotty(struct kunit *test)
 		_IO('v', 0),
 		0,
 	};
+	/* The command decides what the argument means: first the command. */
+	static const unsigned long args[] = { FSLED_LED2, FSLED_NR_LEDS, ~0UL };
 	struct ioctl_ctx *ctx = test->priv;
 	struct fsled_regs before, after;
-	unsigned int i;
+	unsigned int i, a;
 
 	fsled_regs_read(ctx->hw, &before);
 	for (i = 0; i < ARRAY_SIZE(unknown); i++) {
-		long ret = ioctl_call(ctx->filp, unknown[i], FSLED_LED2);
+		for (a = 0; a < ARRAY_SIZE(args); a++) {
+			long ret = ioctl_call(ctx->filp, unknown[i], args[a]);
 
-		KUNIT_EXPECT_EQ_MSG(test, ret, -ENOTTY, "ioctl command %#x", unknown[i]);
+			KUNIT_EXPECT_EQ_MSG(test, ret, -ENOTTY, "ioctl command %#x, argument %lu",
+					    unknown[i], args[a]);
+		}
 	}
 	fsled_regs_read(ctx->hw, &after);
 	fsled_expect_regs(test, &after, &before, "after unknown commands");

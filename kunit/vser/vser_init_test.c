@@ -12,6 +12,7 @@
 #include <linux/kprobes.h>
 #include <linux/kdev_t.h>
 #include <linux/moduleparam.h>
+#include <linux/poll.h>
 #include <linux/uaccess.h>
 #include <kunit/test.h>
 #include "kdkit.h"
@@ -209,6 +210,13 @@ static void vser_init_honours_its_parameters(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, copy_to_user(ubuf, data, 256), 0);
 		KUNIT_EXPECT_EQ_MSG(test, f->f_op->write(f, ubuf, 256, &f->f_pos), 128L,
 				    "a write of 256 bytes to an empty port with fifo_size=100");
+		/* Between 100 and 128 bytes held, the FIFO still has room. */
+		KUNIT_EXPECT_EQ_MSG(test, f->f_op->read(f, ubuf, 18, &f->f_pos), 18L,
+				    "a read of 18 of the 128 bytes held");
+		KUNIT_EXPECT_TRUE_MSG(test, f->f_op->poll && f->f_op->poll(f, NULL) & EPOLLOUT,
+				      "with 110 of 128 bytes held, poll says the port is not writable: the capacity is the FIFO's, not fifo_size");
+		KUNIT_EXPECT_EQ_MSG(test, f->f_op->write(f, ubuf, 256, &f->f_pos), 18L,
+				    "a write with 110 of 128 bytes held (the capacity is the FIFO's, not fifo_size)");
 		kdkit_close(f);
 	} else {
 		KUNIT_FAIL(test, "open " VSER_DEV_PREFIX "7 with ndevs=8: %ld", PTR_ERR(f));
