@@ -7,10 +7,11 @@
  * without a lock, or a lock dropped too early, is then caught in the
  * round that stops between the two, every time.
  *
- * Every instruction of the function gets a kprobe, registered once. A
- * first round runs the threads one after the other and notes which
- * instructions the first reaches; each later round stops it at one of
- * them. The kprobe handler runs like an NMI, with interrupts off, so it
+ * Every instruction of the function, and of the driver's functions it
+ * calls (a helper that does the read-modify-write), gets a kprobe,
+ * registered once. A first round runs the threads one after the other and
+ * notes which instructions the first reaches; each later round stops it
+ * at one of them. The kprobe handler runs like an NMI, with interrupts off, so it
  * can neither sleep nor wake anyone. It waits until the second thread has
  * finished, or sleeps (blocked on a lock the first holds). Elapsed time
  * and even the guest's CPU time say nothing about the second thread's
@@ -30,14 +31,19 @@
 #include <linux/kprobes.h>
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
+#include <asm/unaligned.h>
 #include "kdkit.h"
 
 #define ROUND_LIMIT_SPINS	(5 * 1000 * 1000)	/* about 0.8 s here */
 
+/* The driver's functions a call may lead to, @fn first. */
+#define MAX_FUNCTIONS	16
+
 struct round {
 	const struct kdkit_interleave *il;
 	void *stop_at;			/* NULL: run one after the other */
-	unsigned long *reached;		/* the offsets the first thread reached */
+	struct kprobe *kp;		/* one per byte of the functions */
+	unsigned long *reached;		/* the kprobes the first thread reached */
 	unsigned long *atomic;		/* ... with a spinlock or preemption off */
 	int depth;			/* preemption depth at its first instruction */
 	struct task_struct *first, *second;
@@ -70,7 +76,7 @@ static int stop_first(struct kprobe *p, struct pt_regs *regs)
 	if (!r || current != r->first || r->stopped)
 		return 0;
 	if (!r->stop_at) {
-		unsigned long off = p->addr - (kprobe_opcode_t *)r->il->fn;
+		unsigned long off = p - r->kp;
 		int depth = preempt_count() & PREEMPT_MASK;
 
 		if (r->depth < 0)
@@ -128,7 +134,10 @@ static int run_side(void *data)
 	return 0;
 }
 
-/* The size of the function at @fn, from kallsyms ("name+0x0/0x5f [mod]"). */
+/*
+ * The size of the function that starts at @fn, from kallsyms
+ * ("name+0x0/0x5f [mod]"); 0 if no function starts there.
+ */
 static unsigned long function_size(void *fn)
 {
 	char sym[KSYM_SYMBOL_LEN], *slash;
@@ -136,10 +145,53 @@ static unsigned long function_size(void *fn)
 
 	sprint_symbol(sym, (unsigned long)fn);
 	slash = strchr(sym, '/');
-	if (!slash)
+	if (!slash || slash - sym < 4 || strncmp(slash - 4, "+0x0", 4))
 		return 0;
 	*strchrnul(slash, ' ') = '\0';
 	return kstrtoul(slash + 1, 16, &size) ? 0 : size;
+}
+
+struct functions {
+	void *start[MAX_FUNCTIONS];
+	unsigned long size[MAX_FUNCTIONS];
+	unsigned int nr;
+	unsigned long total;
+};
+
+/*
+ * @fn, and the driver's functions it calls directly, and those they call:
+ * a "call rel32" (0xe8) whose target starts a function of the module. A
+ * byte that only looks like one adds a function at worst, never a wrong
+ * stop: each stop is a kprobe on a decoded instruction.
+ */
+static void functions_of(struct functions *f, void *fn)
+{
+	struct module *mod = kdkit_driver_module();
+	unsigned int i, k;
+	unsigned long off;
+
+	f->start[0] = fn;
+	f->size[0] = function_size(fn);
+	f->total = f->size[0];
+	f->nr = f->size[0] ? 1 : 0;
+	for (i = 0; i < f->nr; i++) {
+		for (off = 0; off + 5 <= f->size[i] && f->nr < MAX_FUNCTIONS; off++) {
+			u8 *insn = f->start[i] + off;
+			void *target = insn + 5 + get_unaligned((s32 *)(insn + 1));
+			unsigned long size;
+
+			if (*insn != 0xe8 || !mod || !within_module((unsigned long)target, mod))
+				continue;
+			for (k = 0; k < f->nr && f->start[k] != target; k++)
+				;
+			size = k < f->nr ? 0 : function_size(target);
+			if (!size)
+				continue;
+			f->start[f->nr] = target;
+			f->size[f->nr++] = size;
+			f->total += size;
+		}
+	}
 }
 
 /* Side @i's thread, on CPU @i. */
@@ -193,12 +245,17 @@ static void run_round(struct round *r)
 
 void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 {
-	unsigned long size = function_size(il->fn), off, step;
 	struct round r = { .il = il, .depth = -1 };
+	unsigned long size, base, off, step;
 	struct kprobe *kp, **armed;
-	unsigned int n = 0, reached;
+	unsigned int n = 0, reached, i;
+	struct functions *f;
 	bool go_on;
 
+	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	functions_of(f, il->fn);
+	size = f->total;
 	KUNIT_ASSERT_GT_MSG(test, size, 0UL, "no size for %ps in kallsyms", il->fn);
 	if (num_online_cpus() < 2)
 		kunit_skip(test, "needs two CPUs");
@@ -207,6 +264,7 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 	r.reached = kunit_kcalloc(test, BITS_TO_LONGS(size), sizeof(long), GFP_KERNEL);
 	r.atomic = kunit_kcalloc(test, BITS_TO_LONGS(size), sizeof(long), GFP_KERNEL);
 	KUNIT_ASSERT_TRUE(test, kp && armed && r.reached && r.atomic);
+	r.kp = kp;
 	for (off = 0; off < 2; off++) {
 		init_completion(&r.start[off]);
 		init_completion(&r.done[off]);
@@ -217,16 +275,20 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 		threads_end(&r);
 		KUNIT_ASSERT_FAILURE(test, "cannot start two threads");
 	}
-	for (off = 0; off < size; off += step) {
-		kp[off].addr = il->fn + off;
-		kp[off].pre_handler = stop_first;
-		step = 1;
-		/* Refused where kprobes may not go: try the next byte. */
-		if (register_kprobe(&kp[off]))
-			continue;
-		armed[n++] = &kp[off];
-		/* The next instruction: each refused try costs a blacklist walk. */
-		step = kp[off].ainsn.size ?: 1;
+	for (i = 0, base = 0; i < f->nr; base += f->size[i++]) {
+		for (off = 0; off < f->size[i]; off += step) {
+			struct kprobe *p = &kp[base + off];
+
+			p->addr = f->start[i] + off;
+			p->pre_handler = stop_first;
+			step = 1;
+			/* Refused where kprobes may not go: try the next byte. */
+			if (register_kprobe(p))
+				continue;
+			armed[n++] = p;
+			/* The next instruction: each refused try costs a blacklist walk. */
+			step = p->ainsn.size ?: 1;
+		}
 	}
 
 	run_round(&r);
@@ -237,7 +299,7 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 	for_each_set_bit(off, r.reached, size) {
 		if (!go_on)
 			break;
-		r.stop_at = il->fn + off;
+		r.stop_at = kp[off].addr;
 		run_round(&r);
 		go_on = il->check(test, il->data, r.stopped ? r.stop_at : NULL);
 	}

@@ -6,7 +6,6 @@
  * registers are read through the tests' own mapping of the banks.
  */
 #include <linux/file.h>
-#include <linux/kthread.h>
 #include <linux/random.h>
 #include <kunit/test.h>
 #include "fsled_board_test.h"
@@ -206,103 +205,198 @@ static void fsled_release_turns_every_led_off(struct kunit *test)
 }
 
 /*
- * Two threads share one open file, on two CPUs, and switch LED4 and LED5:
- * two pins of one DAT register. Each checks its own LED after every ioctl.
- * A read-modify-write without a lock loses the other thread's updates,
- * but only when the two vCPUs really run at once: on a busy host that is
- * a fraction of the time, so they go on for RACE_MS, or until one loses.
+ * Two threads share one open file and switch on LED4 and LED5: two pins
+ * of one DAT register. One is stopped at each instruction of the ioctl
+ * (and of the driver's functions it calls) in turn while the other runs
+ * (kdkit_interleave()): a read-modify-write without the lock loses the
+ * other's update in the round that stops between its read and its write.
  */
-#define RACE_MS		2000
-
-struct race {
+struct ioctl_race {
 	struct file *filp;
 	struct fsled_hw *hw;
-	atomic_t ready;		/* threads not yet at the start line */
-	bool stop;
-	struct completion lost;	/* a thread saw an update lost */
+	long err[2];
 };
 
-struct racer {
-	struct race *race;
-	unsigned int led;
-	unsigned long rounds;
-	unsigned int wrong;	/* checks that found the LED not as just set */
-	long err;
-	struct completion done;
-};
-
-static int racer_run(void *data)
+static void ioctl_race_first(void *data)
 {
-	struct racer *r = data;
-	struct race *race = r->race;
+	struct ioctl_race *race = data;
 
-	/* Start together, so that the two loops overlap. */
-	atomic_dec(&race->ready);
-	while (atomic_read(&race->ready))
-		cpu_relax();
-	while (!READ_ONCE(race->stop)) {
-		bool on = !(r->rounds & 1);
+	race->err[0] = ioctl_call(race->filp, FSLED_ON, FSLED_LED4);
+}
 
-		r->err = ioctl_call(race->filp, on ? FSLED_ON : FSLED_OFF, r->led);
-		if (r->err)
-			break;
-		if (fsled_led_is_on(race->hw, r->led) != on && !r->wrong++)
-			complete(&race->lost);
-		if (!(++r->rounds % 256))
-			cond_resched();
+static void ioctl_race_second(void *data)
+{
+	struct ioctl_race *race = data;
+
+	race->err[1] = ioctl_call(race->filp, FSLED_ON, FSLED_LED5);
+}
+
+static bool ioctl_race_check(struct kunit *test, void *data, const void *stopped_at)
+{
+	struct ioctl_race *race = data;
+	bool ok = true;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		unsigned int led = FSLED_LED4 + i;
+
+		if (race->err[i]) {
+			KUNIT_FAIL(test, "FSLED_ON LED%u returned %ld", led + 2, race->err[i]);
+			ok = false;
+		} else if (!fsled_led_is_on(race->hw, led)) {
+			KUNIT_FAIL(test,
+				   "LED%u is off just after FSLED_ON, which ran while the other thread's ioctl was stopped at %pS: its update was lost (the read-modify-write needs the lock)",
+				   led + 2, stopped_at);
+			ok = false;
+		}
+		if (ioctl_call(race->filp, FSLED_OFF, led) || fsled_led_is_on(race->hw, led)) {
+			KUNIT_FAIL(test, "LED%u: FSLED_OFF failed after the race", led + 2);
+			ok = false;
+		}
 	}
-	/* End on off: the case checks that too. */
-	if (!r->err)
-		r->err = ioctl_call(race->filp, FSLED_OFF, r->led);
-	complete(&r->done);
-	return 0;
+	return ok;
 }
 
 static void fsled_two_threads_on_one_fd_stay_consistent(struct kunit *test)
 {
 	struct ioctl_ctx *ctx = test->priv;
-	struct task_struct *task[2];
-	struct racer *r;
-	struct race *race;
+	struct ioctl_race race = { .filp = ctx->filp, .hw = ctx->hw };
+	struct kdkit_interleave il = {
+		.fn = ctx->filp->f_op->unlocked_ioctl,
+		.first = ioctl_race_first,
+		.second = ioctl_race_second,
+		.check = ioctl_race_check,
+		.data = &race,
+	};
+
+	KUNIT_ASSERT_NOT_NULL_MSG(test, il.fn, "fsled has no unlocked_ioctl");
+	kdkit_interleave(test, &il);
+}
+
+/*
+ * Two opens at once: one stopped at each instruction of open in turn
+ * while the other runs. Only one may get the device: a check that it is
+ * free and the taking of it must be one atomic step.
+ */
+struct open_race {
+	struct file *got[2];
+};
+
+static void open_race_first(void *data)
+{
+	((struct open_race *)data)->got[0] = ioctl_open();
+}
+
+static void open_race_second(void *data)
+{
+	((struct open_race *)data)->got[1] = ioctl_open();
+}
+
+static bool open_race_check(struct kunit *test, void *data, const void *stopped_at)
+{
+	struct open_race *race = data;
+	bool both = !IS_ERR(race->got[0]) && !IS_ERR(race->got[1]);
 	unsigned int i;
 
-	KUNIT_ASSERT_GE_MSG(test, num_online_cpus(), 2U, "this case needs a VM with 2 CPUs");
-	r = kunit_kcalloc(test, 2, sizeof(*r), GFP_KERNEL);
-	race = kunit_kzalloc(test, sizeof(*race), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, r);
-	KUNIT_ASSERT_NOT_NULL(test, race);
-	race->filp = ctx->filp;
-	race->hw = ctx->hw;
-	atomic_set(&race->ready, 2);
-	init_completion(&race->lost);
-	for (i = 0; i < 2; i++) {
-		r[i] = (struct racer){ .race = race, .led = FSLED_LED4 + i };
-		init_completion(&r[i].done);
-		task[i] = kthread_create(racer_run, &r[i], "fsled-racer/%u", i);
-		KUNIT_ASSERT_FALSE(test, IS_ERR(task[i]));
-		kthread_bind(task[i], i);
-		get_task_struct(task[i]);
-	}
+	if (both)
+		KUNIT_FAIL(test,
+			   "two opens at once both got the device, one stopped at %pS: testing that it is free and taking it must be one atomic step",
+			   stopped_at);
 	for (i = 0; i < 2; i++)
-		wake_up_process(task[i]);
-	wait_for_completion_timeout(&race->lost, msecs_to_jiffies(RACE_MS));
-	WRITE_ONCE(race->stop, true);
-	/* Both must have run: kthread_stop() of a thread not yet started skips it. */
-	for (i = 0; i < 2; i++)
-		wait_for_completion(&r[i].done);
-	for (i = 0; i < 2; i++) {
-		kthread_stop(task[i]);
-		put_task_struct(task[i]);
+		if (!IS_ERR_OR_NULL(race->got[i]))
+			kdkit_close(race->got[i]);
+	return !both;
+}
+
+static void fsled_two_opens_at_once_get_one_device(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	struct open_race race = {};
+	struct kdkit_interleave il = {
+		.fn = ctx->filp->f_op->open,
+		.first = open_race_first,
+		.second = open_race_second,
+		.check = open_race_check,
+		.data = &race,
+	};
+
+	KUNIT_ASSERT_NOT_NULL_MSG(test, il.fn, "fsled has no open()");
+	kdkit_close(ctx->filp);
+	ctx->filp = NULL;
+	kdkit_interleave(test, &il);
+}
+
+/*
+ * A last close while another process opens: one stopped at each
+ * instruction of release in turn while the other opens and switches LED3
+ * on. Release must switch the LEDs off before it lets the next opener in,
+ * or it switches off the new opener's LED.
+ */
+struct release_race {
+	struct file *closing, *opened;
+	long on;
+};
+
+static void release_race_first(void *data)
+{
+	struct release_race *race = data;
+
+	/* The last reference: release() runs here, in this thread. */
+	__fput_sync(race->closing);
+	race->closing = NULL;
+}
+
+static void release_race_second(void *data)
+{
+	struct release_race *race = data;
+
+	race->opened = ioctl_open();
+	race->on = IS_ERR(race->opened) ? PTR_ERR(race->opened) :
+					  ioctl_call(race->opened, FSLED_ON, FSLED_LED3);
+}
+
+static bool release_race_check(struct kunit *test, void *data, const void *stopped_at)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	struct release_race *race = data;
+	bool ok = true;
+
+	if (!IS_ERR(race->opened) && !race->on && !fsled_led_is_on(ctx->hw, FSLED_LED3)) {
+		KUNIT_FAIL(test,
+			   "a new opener's LED3 went off: the last release, stopped at %pS, let the next opener in before switching the LEDs off",
+			   stopped_at);
+		ok = false;
 	}
-	for (i = 0; i < 2; i++) {
-		KUNIT_EXPECT_EQ_MSG(test, r[i].err, 0L, "LED%u: ioctl returned %ld",
-				    r[i].led + 2, r[i].err);
-		KUNIT_EXPECT_EQ_MSG(test, r[i].wrong, 0U,
-				    "LED%u not as just set %u times in %lu: lost updates",
-				    r[i].led + 2, r[i].wrong, r[i].rounds);
-		KUNIT_EXPECT_FALSE_MSG(test, fsled_led_is_on(ctx->hw, r[i].led),
-				       "LED%u is on after its last FSLED_OFF", r[i].led + 2);
+	if (!IS_ERR(race->opened))
+		kdkit_close(race->opened);
+	/* The next round's closing file, with an LED on. */
+	race->closing = ioctl_open();
+	if (IS_ERR(race->closing)) {
+		KUNIT_FAIL(test, "open after the race: %ld", PTR_ERR(race->closing));
+		race->closing = NULL;
+		return false;
 	}
+	return ok && !ioctl_call(race->closing, FSLED_ON, FSLED_LED2);
+}
+
+static void fsled_release_lets_the_next_opener_in_last(struct kunit *test)
+{
+	struct ioctl_ctx *ctx = test->priv;
+	struct release_race race = { .closing = ctx->filp };
+	struct kdkit_interleave il = {
+		.fn = ctx->filp->f_op->release,
+		.first = release_race_first,
+		.second = release_race_second,
+		.check = release_race_check,
+		.data = &race,
+	};
+
+	KUNIT_ASSERT_NOT_NULL_MSG(test, il.fn, "fsled has no release()");
+	KUNIT_ASSERT_EQ(test, ioctl_call(ctx->filp, FSLED_ON, FSLED_LED2), 0L);
+	ctx->filp = NULL;
+	kdkit_interleave(test, &il);
+	if (race.closing)
+		kdkit_close(race.closing);
 }
 
 /*
@@ -367,6 +461,8 @@ static struct kunit_case fsled_ioctl_cases[] = {
 	KUNIT_CASE(fsled_open_file_holds_the_module),
 	KUNIT_CASE(fsled_registers_are_accessed_32_bits_wide),
 	KUNIT_CASE(fsled_two_threads_on_one_fd_stay_consistent),
+	KUNIT_CASE(fsled_two_opens_at_once_get_one_device),
+	KUNIT_CASE(fsled_release_lets_the_next_opener_in_last),
 	{}
 };
 

@@ -128,17 +128,34 @@ def alternatives(lab):
             if os.path.isdir(os.path.join(d, name))}
 
 
+def patch_base(lab, patch):
+    """The folder a patch applies to: the lab's solution, or the
+    alternative its header names ("Base: alternatives/<style>"), for a
+    defect only a driver written that way can have."""
+    with open(patch) as p:
+        for line in p:
+            if line.startswith("--- "):
+                break
+            if line.startswith("Base: "):
+                style = line.split(":", 1)[1].strip().removeprefix("alternatives/")
+                if style not in alternatives(lab):
+                    raise LabError(f"{patch}: no alternative '{style}' in kunit/{lab}/alternatives")
+                return alternatives(lab)[style]
+    return os.path.join(KIT, "solutions", lab)
+
+
 def patched_solution(lab, patch, dest):
-    """Copy lab's solution files into dest and apply one defect to them:
-    how the harness fixtures and the lab mutants are made. Raises LabError
-    if the patch no longer applies."""
+    """Copy lab's solution files (or the alternative the patch names) into
+    dest and apply one defect to them: how the harness fixtures and the lab
+    mutants are made. Raises LabError if the patch no longer applies."""
+    base = patch_base(lab, patch)
     for f in student_files(lab):
-        shutil.copyfile(os.path.join(KIT, "solutions", lab, f), os.path.join(dest, f))
+        shutil.copyfile(os.path.join(base, f), os.path.join(dest, f))
     with open(patch) as p:
         proc = subprocess.run(["patch", "-s", "-p1", "-d", dest], stdin=p,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
-        raise LabError(f"{patch} no longer applies to solutions/{lab}; update it\n{proc.stdout}")
+        raise LabError(f"{patch} no longer applies to {os.path.relpath(base, KIT)}; update it\n{proc.stdout}")
     return dest
 
 
