@@ -316,8 +316,99 @@ static void fsled_node_appears_last_and_goes_first(struct kunit *test)
 				      "LED%u was off before " FSLED_DEV " was removed", i + 2);
 }
 
+/*
+ * No LED may light while probe runs: a pin made an output while its DAT
+ * bit still says on lights its LED until probe switches it off. One
+ * thread binds the driver, stopped at each instruction of probe (and of
+ * the driver's functions it calls) in turn, while another reads the pins.
+ */
+struct flash_watch {
+	struct kunit *test;
+	int ret;
+	int lit;		/* an LED the reader saw lit, or -1 */
+};
+
+/* The pins inputs, as at reset, their DAT bits on; the rest at random. */
+static void flash_seed(struct fsled_hw *hw)
+{
+	struct fsled_regs r;
+	unsigned int i;
+
+	for (i = 0; i < FSLED_NR_BANKS; i++) {
+		r.con[i] = get_random_u32();
+		r.dat[i] = get_random_u32();
+	}
+	for (i = 0; i < FSLED_NR_LEDS; i++) {
+		r.con[fsled_pins[i].bank] &= ~(0xfU << (fsled_pins[i].pin * 4));
+		r.dat[fsled_pins[i].bank] |= BIT(fsled_pins[i].pin);
+	}
+	fsled_regs_write(hw, &r);
+}
+
+static void flash_bind(void *data)
+{
+	struct flash_watch *w = data;
+
+	w->ret = probe_bind(w->test);
+}
+
+static void flash_look(void *data)
+{
+	struct flash_watch *w = data;
+	struct probe_ctx *ctx = w->test->priv;
+	struct fsled_regs r;
+	unsigned int i;
+
+	fsled_regs_read(ctx->hw, &r);
+	for (i = 0; i < FSLED_NR_LEDS; i++) {
+		unsigned int bank = fsled_pins[i].bank, pin = fsled_pins[i].pin;
+
+		if (((r.con[bank] >> (pin * 4)) & 0xf) == 1 && (r.dat[bank] & BIT(pin)))
+			w->lit = i;
+	}
+}
+
+static bool flash_check(struct kunit *test, void *data, const void *stopped_at)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct flash_watch *w = data;
+	bool ok = !w->ret;
+
+	if (w->ret)
+		KUNIT_FAIL(test, "probe failed: %d", w->ret);
+	else
+		probe_unbind(test);
+	if (w->lit >= 0 && stopped_at) {
+		KUNIT_FAIL(test,
+			   "LED%d lit while probe was stopped at %pS: switch the LEDs off before making their pins outputs",
+			   w->lit + 2, stopped_at);
+		ok = false;
+	}
+	flash_seed(ctx->hw);
+	w->lit = -1;
+	return ok;
+}
+
+static void fsled_probe_never_lights_an_led(struct kunit *test)
+{
+	struct probe_ctx *ctx = test->priv;
+	struct flash_watch w = { .test = test, .lit = -1 };
+	struct kdkit_interleave il = {
+		.first = flash_bind,
+		.second = flash_look,
+		.check = flash_check,
+		.data = &w,
+	};
+
+	probe_load_unbound(test);
+	il.fn = to_platform_driver(ctx->drv)->probe;
+	flash_seed(ctx->hw);
+	kdkit_interleave(test, &il);
+}
+
 static struct kunit_case fsled_probe_cases[] = {
 	KUNIT_CASE(fsled_probe_sets_only_the_led_pins),
+	KUNIT_CASE(fsled_probe_never_lights_an_led),
 	KUNIT_CASE(fsled_probe_unwinds_every_failure),
 	KUNIT_CASE(fsled_probe_of_a_claimed_bank_returns_ebusy),
 	KUNIT_CASE(fsled_remove_leaves_leds_off_and_releases_all),
