@@ -163,6 +163,17 @@ void kdkit_umem_setup(struct kunit *test);
 void __user *kdkit_umem_alloc(struct kunit *test, size_t size);
 /* A read-only page holding @data: a driver that writes to it gets -EFAULT. */
 void __user *kdkit_umem_alloc_ro(struct kunit *test, const void *data, size_t size);
+/*
+ * Two user pages holding @data (@size bytes, two pages at most) whose
+ * second page stalls the first copy that touches it, in the copying
+ * thread, until kdkit_stall_release(). kdkit_stall_wait() returns once a
+ * copy is stalled there, or false after @timeout jiffies.
+ */
+struct kdkit_stall;
+void __user *kdkit_umem_alloc_stall(struct kunit *test, const void *data, size_t size,
+				    struct kdkit_stall **stall);
+bool kdkit_stall_wait(struct kdkit_stall *st, unsigned long timeout);
+void kdkit_stall_release(struct kdkit_stall *st);
 /* For kdkit_main.c: the mm of the process loading a test module, or NULL. */
 void kdkit_umem_loader(struct mm_struct *mm);
 

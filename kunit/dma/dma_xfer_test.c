@@ -654,92 +654,113 @@ static void edudma_a_signal_never_ends_a_transfer_early(struct kunit *test)
 	}
 }
 
-/* One of two threads that transfer through one open file at once. */
-struct xfer_racer {
+/*
+ * A write and a read through one open file at once, as two processes
+ * could. The write's user buffer stalls half copied (its second page
+ * faults, and the kit's fault handler waits), and the read runs then.
+ * edu does one transfer at a time, and the path's buffer is shared: a
+ * write must hold the lock from filling the buffer until edu has the
+ * bytes, or the read's transfer lands in the buffer the write is filling,
+ * and edu gets a mixture.
+ */
+#define RACE_LEN	256
+#define RACE_OLD	'o'	/* what edu holds before the write */
+#define RACE_NEW	'n'	/* what the write sends */
+
+struct xfer_race {
 	struct file *filp;
-	struct mm_struct *mm;	/* the case's, for the user buffer */
-	char __user *ubuf;
-	char pattern;
-	long err;		/* the first error a write or read gave */
-	bool mixed;		/* a read gave bytes of both threads */
+	struct mm_struct *mm;
+	char __user *buf;
+	bool write;
+	ssize_t n;
 	struct completion done;
 };
 
-#define RACER_LEN	256
-#define RACER_ROUNDS	4
-
-static int xfer_racer_run(void *data)
+static int xfer_race_run(void *data)
 {
-	struct xfer_racer *r = data;
-	char buf[RACER_LEN];
+	struct xfer_race *r = data;
 	loff_t pos = 0;
-	int round, i;
-	ssize_t n;
 
 	kthread_use_mm(r->mm);
-	for (round = 0; round < RACER_ROUNDS && !r->err && !r->mixed; round++) {
-		memset(buf, r->pattern, sizeof(buf));
-		if (copy_to_user(r->ubuf, buf, sizeof(buf))) {
-			r->err = -EFAULT;
-			break;
-		}
-		n = r->filp->f_op->write(r->filp, r->ubuf, sizeof(buf), &pos);
-		if (n != sizeof(buf)) {
-			r->err = n < 0 ? n : -EIO;
-			break;
-		}
-		n = r->filp->f_op->read(r->filp, r->ubuf, sizeof(buf), &pos);
-		if (n != sizeof(buf) || copy_from_user(buf, r->ubuf, sizeof(buf))) {
-			r->err = n < 0 ? n : -EIO;
-			break;
-		}
-		/* Either thread's bytes, whole: transfers do not overlap. */
-		for (i = 1; i < sizeof(buf); i++)
-			r->mixed |= buf[i] != buf[0];
-	}
+	r->n = r->write ? r->filp->f_op->write(r->filp, r->buf, RACE_LEN, &pos) :
+			  r->filp->f_op->read(r->filp, r->buf, RACE_LEN, &pos);
 	kthread_unuse_mm(r->mm);
 	complete(&r->done);
 	return 0;
 }
 
-/*
- * Two threads write and read through one open file at once, as two
- * processes could. edu does one transfer at a time, and ignores a command
- * that comes while it is busy: without a lock around the whole transfer,
- * the second thread's transfer never happens, and it times out.
- */
+static struct task_struct *xfer_race_start(struct kunit *test, struct xfer_race *r)
+{
+	struct task_struct *t;
+
+	init_completion(&r->done);
+	t = kthread_create(xfer_race_run, r, "edudma-%s", r->write ? "writer" : "reader");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	get_task_struct(t);
+	wake_up_process(t);
+	return t;
+}
+
+/* Until @r is done, or asleep for good (on the lock the writer holds). */
+static void xfer_race_settle(struct xfer_race *r, struct task_struct *t)
+{
+	unsigned int quiet = 0, i;
+
+	for (i = 0; i < 10 * HZ && !completion_done(&r->done) && quiet < 3; i++) {
+		quiet = READ_ONCE(t->__state) != TASK_RUNNING && !READ_ONCE(t->on_cpu) ?
+			quiet + 1 : 0;
+		schedule_timeout_uninterruptible(1);
+	}
+}
+
 static void edudma_two_transfers_at_once_stay_apart(struct kunit *test)
 {
 	struct xfer_ctx *ctx = test->priv;
-	struct xfer_racer *r = kunit_kcalloc(test, 2, sizeof(*r), GFP_KERNEL);
-	struct task_struct *task;
+	char *data = kunit_kmalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	struct xfer_race w = { .filp = ctx->filp, .mm = current->mm, .write = true };
+	struct xfer_race r = { .filp = ctx->filp, .mm = current->mm, .buf = ctx->ubuf };
+	struct task_struct *wt, *rt;
+	struct kdkit_stall *stall;
+	bool stalled;
 	u32 path;
-	int i;
 
-	KUNIT_ASSERT_NOT_NULL(test, r);
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	memset(data, RACE_NEW, 2 * PAGE_SIZE);
 	for (path = EDUDMA_COHERENT; path <= EDUDMA_STREAMING; path++) {
+		const char *name = path_names[path];
+
 		xfer_set_path(test, path);
-		for (i = 0; i < 2; i++) {
-			r[i] = (struct xfer_racer){
-				.filp = ctx->filp, .mm = current->mm, .pattern = 'a' + i,
-				.ubuf = kdkit_umem_alloc(test, RACER_LEN),
-			};
-			init_completion(&r[i].done);
+		memset(ctx->out, RACE_OLD, RACE_LEN);
+		KUNIT_ASSERT_EQ(test, xfer_write(test, ctx->out, RACE_LEN), (ssize_t)RACE_LEN);
+		/* Half the bytes before the stalling page, half on it. */
+		w.buf = kdkit_umem_alloc_stall(test, data, 2 * PAGE_SIZE, &stall) +
+			PAGE_SIZE - RACE_LEN / 2;
+		wt = xfer_race_start(test, &w);
+		stalled = kdkit_stall_wait(stall, 10 * HZ);
+		if (stalled) {
+			rt = xfer_race_start(test, &r);
+			xfer_race_settle(&r, rt);
 		}
-		for (i = 0; i < 2; i++) {
-			task = kthread_run(xfer_racer_run, &r[i], "edudma-racer/%d", i);
-			KUNIT_ASSERT_FALSE(test, IS_ERR(task));
-		}
-		for (i = 0; i < 2; i++)
-			wait_for_completion(&r[i].done);
-		for (i = 0; i < 2; i++) {
-			KUNIT_EXPECT_EQ_MSG(test, r[i].err, 0L,
-					    "%s: thread %d: a transfer gave %ld",
-					    path_names[path], i, r[i].err);
-			KUNIT_EXPECT_FALSE_MSG(test, r[i].mixed,
-					       "%s: thread %d read bytes of both threads at once",
-					       path_names[path], i);
-		}
+		kdkit_stall_release(stall);
+		wait_for_completion(&w.done);
+		put_task_struct(wt);
+		KUNIT_ASSERT_TRUE_MSG(test, stalled,
+				      "%s: the write never read its user buffer (%zd)", name, w.n);
+		wait_for_completion(&r.done);
+		put_task_struct(rt);
+
+		KUNIT_EXPECT_EQ_MSG(test, w.n, (ssize_t)RACE_LEN, "%s: the write returned %zd",
+				    name, w.n);
+		KUNIT_EXPECT_EQ_MSG(test, r.n, (ssize_t)RACE_LEN, "%s: the read returned %zd",
+				    name, r.n);
+		KUNIT_ASSERT_EQ(test, copy_from_user(ctx->in, ctx->ubuf, RACE_LEN), 0);
+		KUNIT_EXPECT_TRUE_MSG(test, !memchr_inv(ctx->in, RACE_OLD, RACE_LEN) ||
+				      !memchr_inv(ctx->in, RACE_NEW, RACE_LEN),
+				      "%s: a read during a write got bytes of neither whole", name);
+		KUNIT_ASSERT_EQ(test, xfer_read(test, ctx->in, RACE_LEN), (ssize_t)RACE_LEN);
+		KUNIT_EXPECT_TRUE_MSG(test, !memchr_inv(ctx->in, RACE_NEW, RACE_LEN),
+				      "%s: a read ran while a write was copying in its bytes, and edu got a mixture: hold the lock from filling the buffer until edu has it",
+				      name);
 	}
 }
 
