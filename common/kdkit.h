@@ -120,11 +120,12 @@ int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test));
 
 /*
  * Run @first and @second at once (kdkit_interleave.c), once for each
- * instruction of @fn: @first is stopped at that instruction while
- * @second runs. @check sees each round's outcome, with the instruction
- * @first was stopped at (NULL if it never reached it); it returns false
- * to end the search, and must not abort the case (kprobes are set while
- * it runs). @mm, if set, is lent to both threads.
+ * instruction of @fn and of the driver's functions it calls: @first is
+ * stopped at that instruction while @second runs. @check sees each
+ * round's outcome, with the instruction @first was stopped at (NULL if
+ * it never reached it); it returns false to end the search, and must not
+ * abort the case (kprobes are set while it runs). @mm, if set, is lent
+ * to both threads.
  */
 struct kdkit_interleave {
 	void *fn;
@@ -133,6 +134,12 @@ struct kdkit_interleave {
 	bool (*check)(struct kunit *test, void *data, const void *stopped_at);
 	void *data;
 	struct mm_struct *mm;
+	/*
+	 * If set (a NULL-terminated list of kernel functions), @first stops
+	 * instead only where one of them returns to the driver, just after
+	 * it made something reachable, say; @fn is then unused.
+	 */
+	void *const *after;
 };
 
 void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il);

@@ -38,6 +38,8 @@
 
 /* The driver's functions a call may lead to, @fn first. */
 #define MAX_FUNCTIONS	16
+/* Where @after's functions return to the driver. */
+#define MAX_SITES	32
 
 struct round {
 	const struct kdkit_interleave *il;
@@ -46,6 +48,8 @@ struct round {
 	unsigned long *reached;		/* the kprobes the first thread reached */
 	unsigned long *atomic;		/* ... with a spinlock or preemption off */
 	int depth;			/* preemption depth at its first instruction */
+	unsigned long sites[MAX_SITES];
+	unsigned int nr_sites;
 	struct task_struct *first, *second;
 	struct side {
 		struct round *round;
@@ -68,10 +72,26 @@ static bool second_done_or_asleep(struct round *r)
 		!READ_ONCE(t->on_cpu));
 }
 
+/* The first thread waits here while the second runs. */
+static void hold_first(struct round *r)
+{
+	unsigned long spins = 0;
+
+	WRITE_ONCE(r->stopped, true);
+	/*
+	 * A mutex's waiter spins while the owner is on a CPU: show this
+	 * thread as off its CPU meanwhile. Preemption is off, so the
+	 * scheduler itself never sees it.
+	 */
+	WRITE_ONCE(current->on_cpu, 0);
+	while (!second_done_or_asleep(r) && ++spins < ROUND_LIMIT_SPINS)
+		cpu_relax();
+	WRITE_ONCE(current->on_cpu, 1);
+}
+
 static int stop_first(struct kprobe *p, struct pt_regs *regs)
 {
 	struct round *r = READ_ONCE(current_round);
-	unsigned long spins = 0;
 
 	if (!r || current != r->first || r->stopped)
 		return 0;
@@ -86,18 +106,45 @@ static int stop_first(struct kprobe *p, struct pt_regs *regs)
 			__set_bit(off, r->atomic);
 		return 0;
 	}
-	if (p->addr != r->stop_at)
+	if (p->addr == r->stop_at)
+		hold_first(r);
+	return 0;
+}
+
+/*
+ * With @after: one of those functions returns to the driver. The entry
+ * notes where it returns to; only the first thread's calls from the
+ * driver count.
+ */
+static int after_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct round *r = READ_ONCE(current_round);
+	unsigned long caller = regs_get_kernel_stack_nth(regs, 0);
+	struct module *mod = kdkit_driver_module();
+
+	if (!r || current != r->first || !mod || !within_module(caller, mod))
+		return 1;
+	*(unsigned long *)ri->data = caller;
+	return 0;
+}
+
+static int after_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct round *r = READ_ONCE(current_round);
+	unsigned long caller = *(unsigned long *)ri->data;
+	unsigned int i;
+
+	if (!r || r->stopped)
 		return 0;
-	WRITE_ONCE(r->stopped, true);
-	/*
-	 * A mutex's waiter spins while the owner is on a CPU: show this
-	 * thread as off its CPU meanwhile. Preemption is off, so the
-	 * scheduler itself never sees it.
-	 */
-	WRITE_ONCE(current->on_cpu, 0);
-	while (!second_done_or_asleep(r) && ++spins < ROUND_LIMIT_SPINS)
-		cpu_relax();
-	WRITE_ONCE(current->on_cpu, 1);
+	if (!r->stop_at) {
+		for (i = 0; i < r->nr_sites && r->sites[i] != caller; i++)
+			;
+		if (i == r->nr_sites && i < MAX_SITES)
+			r->sites[r->nr_sites++] = caller;
+		return 0;
+	}
+	if ((void *)caller == r->stop_at)
+		hold_first(r);
 	return 0;
 }
 
@@ -243,6 +290,64 @@ static void run_round(struct round *r)
 	WRITE_ONCE(current_round, NULL);
 }
 
+static void start_threads(struct kunit *test, struct round *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		init_completion(&r->start[i]);
+		init_completion(&r->done[i]);
+	}
+	r->first = thread_on(r, 0);
+	r->second = thread_on(r, 1);
+	if (!r->first || !r->second) {
+		threads_end(r);
+		KUNIT_ASSERT_FAILURE(test, "cannot start two threads");
+	}
+}
+
+/*
+ * Stop the first thread where one of @il->after's functions returns to
+ * the driver: kretprobes, since the driver's init text takes no kprobe
+ * once the module is live.
+ */
+static void interleave_after(struct kunit *test, const struct kdkit_interleave *il)
+{
+	struct round r = { .il = il, .depth = -1 };
+	struct kretprobe *rp, **armed;
+	unsigned int n, i, armed_nr = 0;
+	bool go_on;
+
+	for (n = 0; il->after[n]; n++)
+		;
+	rp = kunit_kcalloc(test, n, sizeof(*rp), GFP_KERNEL);
+	armed = kunit_kcalloc(test, n, sizeof(*armed), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, rp && armed);
+	start_threads(test, &r);
+	for (i = 0; i < n; i++) {
+		rp[i].kp.addr = il->after[i];
+		rp[i].entry_handler = after_entry;
+		rp[i].handler = after_return;
+		rp[i].data_size = sizeof(unsigned long);
+		rp[i].maxactive = 4;
+		if (!register_kretprobe(&rp[i]))
+			armed[armed_nr++] = &rp[i];
+	}
+	run_round(&r);
+	go_on = il->check(test, il->data, NULL);
+	for (i = 0; i < r.nr_sites && go_on; i++) {
+		r.stop_at = (void *)r.sites[i];
+		run_round(&r);
+		go_on = il->check(test, il->data, r.stopped ? r.stop_at : NULL);
+	}
+	if (armed_nr)
+		unregister_kretprobes(armed, armed_nr);
+	threads_end(&r);
+	KUNIT_EXPECT_GT_MSG(test, r.nr_sites, 0U,
+			    "the driver called none of the functions watched (%ps, ...)",
+			    il->after[0]);
+}
+
 void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 {
 	struct round r = { .il = il, .depth = -1 };
@@ -252,29 +357,24 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 	struct functions *f;
 	bool go_on;
 
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "needs two CPUs");
+	if (il->after) {
+		interleave_after(test, il);
+		return;
+	}
 	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, f);
 	functions_of(f, il->fn);
 	size = f->total;
 	KUNIT_ASSERT_GT_MSG(test, size, 0UL, "no size for %ps in kallsyms", il->fn);
-	if (num_online_cpus() < 2)
-		kunit_skip(test, "needs two CPUs");
 	kp = kunit_kcalloc(test, size, sizeof(*kp), GFP_KERNEL);
 	armed = kunit_kcalloc(test, size, sizeof(*armed), GFP_KERNEL);
 	r.reached = kunit_kcalloc(test, BITS_TO_LONGS(size), sizeof(long), GFP_KERNEL);
 	r.atomic = kunit_kcalloc(test, BITS_TO_LONGS(size), sizeof(long), GFP_KERNEL);
 	KUNIT_ASSERT_TRUE(test, kp && armed && r.reached && r.atomic);
 	r.kp = kp;
-	for (off = 0; off < 2; off++) {
-		init_completion(&r.start[off]);
-		init_completion(&r.done[off]);
-	}
-	r.first = thread_on(&r, 0);
-	r.second = thread_on(&r, 1);
-	if (!r.first || !r.second) {
-		threads_end(&r);
-		KUNIT_ASSERT_FAILURE(test, "cannot start two threads");
-	}
+	start_threads(test, &r);
 	for (i = 0, base = 0; i < f->nr; base += f->size[i++]) {
 		for (off = 0; off < f->size[i]; off += step) {
 			struct kprobe *p = &kp[base + off];

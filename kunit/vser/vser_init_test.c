@@ -12,6 +12,7 @@
 #include <linux/kprobes.h>
 #include <linux/kdev_t.h>
 #include <linux/moduleparam.h>
+#include <linux/namei.h>
 #include <linux/poll.h>
 #include <linux/uaccess.h>
 #include <kunit/test.h>
@@ -252,6 +253,128 @@ static void vser_init_refuses_parameters_out_of_range(struct kunit *test)
 	vser_expect_no_nodes(test);
 }
 
+/*
+ * A port is live the moment cdev_add() returns: a process may open it at
+ * once (udev, or a node made earlier). Everything it uses must be ready
+ * before. Init is stopped right after each call that makes a port
+ * reachable while another thread opens that port through a node of its
+ * own, writes a byte, reads it back and asks the baud rate.
+ */
+static struct {
+	dev_t devt;		/* the port made reachable last */
+	ssize_t wrote, got;
+	long baud_ret;
+	u32 baud;
+	bool opened;
+	int ret;		/* what init returned */
+} early;
+
+static int early_cdev_add(struct kprobe *p, struct pt_regs *regs)
+{
+	WRITE_ONCE(early.devt, regs_get_kernel_argument(regs, 1));
+	return 0;
+}
+
+static int early_cdev_device_add(struct kprobe *p, struct pt_regs *regs)
+{
+	WRITE_ONCE(early.devt, ((struct cdev *)regs_get_kernel_argument(regs, 0))->dev);
+	return 0;
+}
+
+static void early_init(void *data)
+{
+	early.ret = kdkit_driver_init();
+}
+
+/* A node of the tests' own for @devt, as mknod(1) would make it. */
+static int early_node(const char *path, dev_t devt)
+{
+	struct path parent;
+	struct dentry *dentry = kern_path_create(AT_FDCWD, path, &parent, 0);
+	int err;
+
+	if (IS_ERR(dentry))
+		return PTR_ERR(dentry) == -EEXIST ? 0 : PTR_ERR(dentry);
+	err = vfs_mknod(mnt_user_ns(parent.mnt), d_inode(parent.dentry), dentry,
+			S_IFCHR | 0600, devt);
+	done_path_create(&parent, dentry);
+	return err;
+}
+
+static void early_use(void *data)
+{
+	char __user *ubuf = data;
+	dev_t devt = READ_ONCE(early.devt);
+	char path[48], c = 'k';
+	struct file *f;
+	loff_t pos = 0;
+
+	early.opened = false;
+	if (!devt)
+		return;
+	snprintf(path, sizeof(path), "/dev/kdkit-early-%u-%u", MAJOR(devt), MINOR(devt));
+	if (early_node(path, devt))
+		return;
+	f = filp_open(path, O_RDWR | O_NONBLOCK, 0);
+	if (IS_ERR(f))
+		return;
+	early.opened = true;
+	early.wrote = copy_to_user(ubuf, &c, 1) ? -EFAULT : f->f_op->write(f, ubuf, 1, &pos);
+	early.got = f->f_op->read(f, ubuf + 1, 1, &pos);
+	if (early.got == 1 && (get_user(c, ubuf + 1) || c != 'k'))
+		early.got = -EIO;
+	early.baud_ret = f->f_op->unlocked_ioctl ?
+			 f->f_op->unlocked_ioctl(f, VSER_GET_BAUD, (unsigned long)(ubuf + 2)) :
+			 -ENOTTY;
+	if (!early.baud_ret && copy_from_user(&early.baud, ubuf + 2, sizeof(early.baud)))
+		early.baud_ret = -EFAULT;
+	kdkit_close(f);
+}
+
+static bool early_check(struct kunit *test, void *data, const void *stopped_at)
+{
+	bool ok = !early.ret;
+
+	if (early.ret)
+		KUNIT_FAIL(test, "init returned %d", early.ret);
+	else
+		kdkit_driver_exit();
+	if (early.opened && (early.wrote != 1 || early.got != 1 || early.baud_ret ||
+			     early.baud != VSER_DEFAULT_BAUD)) {
+		KUNIT_FAIL(test,
+			   "port %u:%u could be opened with init stopped at %pS, before it worked: a write of 1 byte gave %zd, reading it back %zd, VSER_GET_BAUD %ld (baud %u); set a port up before cdev_add()",
+			   MAJOR(early.devt), MINOR(early.devt), stopped_at, early.wrote, early.got,
+			   early.baud_ret, early.baud);
+		ok = false;
+	}
+	early.devt = 0;
+	return ok;
+}
+
+static void vser_ports_work_once_reachable(struct kunit *test)
+{
+	static void *const reachable[] = { cdev_add, cdev_device_add, device_create, NULL };
+	struct kprobe watch[] = {
+		{ .symbol_name = "cdev_add", .pre_handler = early_cdev_add },
+		{ .symbol_name = "cdev_device_add", .pre_handler = early_cdev_device_add },
+	};
+	struct kprobe *watches[] = { &watch[0], &watch[1] };
+	struct kdkit_interleave il = {
+		.first = early_init,
+		.second = early_use,
+		.check = early_check,
+		.after = reachable,
+	};
+
+	kdkit_umem_setup(test);
+	il.data = kdkit_umem_alloc(test, 16);
+	il.mm = current->mm;
+	memset(&early, 0, sizeof(early));
+	KUNIT_ASSERT_EQ(test, register_kprobes(watches, ARRAY_SIZE(watches)), 0);
+	kdkit_interleave(test, &il);
+	unregister_kprobes(watches, ARRAY_SIZE(watches));
+}
+
 static void vser_init_exit(struct kunit *test)
 {
 	vser_default_params();
@@ -262,6 +385,7 @@ static struct kunit_case vser_init_cases[] = {
 	KUNIT_CASE(vser_init_unwinds_every_failed_allocation),
 	KUNIT_CASE(vser_init_with_taken_region_returns_ebusy),
 	KUNIT_CASE(vser_exit_leaves_nothing),
+	KUNIT_CASE(vser_ports_work_once_reachable),
 	KUNIT_CASE(vser_init_honours_its_parameters),
 	KUNIT_CASE(vser_init_refuses_parameters_out_of_range),
 	{}
