@@ -29,7 +29,6 @@ struct xfer_ctx {
 	char __user *ubuf;
 	char __user *scratch;	/* for reading debugfs and /proc */
 	char *out, *in;
-	struct kprobe poison;
 	bool loaded;
 	u32 entries;		/* DMA-API debug entries free before the case */
 };
@@ -52,6 +51,26 @@ static int poison_unmapped(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
+/* For the whole suite: registering a kprobe costs a grace period. */
+static struct kprobe poison = {
+	.symbol_name = "swiotlb_tbl_unmap_single",
+	.pre_handler = poison_unmapped,
+};
+
+static int xfer_suite_init(struct kunit_suite *suite)
+{
+	int ret = register_kprobe(&poison);
+
+	if (ret)
+		pr_err("dma_xfer: cannot watch the swiotlb's unmaps: %d\n", ret);
+	return ret;
+}
+
+static void xfer_suite_exit(struct kunit_suite *suite)
+{
+	unregister_kprobe(&poison);
+}
+
 static int xfer_init(struct kunit *test)
 {
 	struct xfer_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
@@ -69,14 +88,6 @@ static int xfer_init(struct kunit *test)
 	ctx->ubuf = kdkit_umem_alloc(test, 2 * EDUDMA_MAX_XFER);
 	ctx->scratch = kdkit_umem_alloc(test, EDU_SCRATCH);
 	ctx->entries = edu_dma_debug(test, ctx->scratch, "num_free_entries");
-	ctx->poison.symbol_name = "swiotlb_tbl_unmap_single";
-	ctx->poison.pre_handler = poison_unmapped;
-	ret = register_kprobe(&ctx->poison);
-	if (ret) {
-		kunit_err(test, "cannot watch the swiotlb's unmaps: %d", ret);
-		ctx->poison.addr = NULL;
-		return ret;
-	}
 	ret = kdkit_driver_init();
 	if (ret) {
 		kunit_err(test, "module init returned %d", ret);
@@ -110,8 +121,6 @@ static void xfer_exit(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, now, ctx->entries,
 				    "DMA mappings or coherent buffers left after unload");
 	}
-	if (ctx->poison.addr)
-		unregister_kprobe(&ctx->poison);
 	edu_hw_put(ctx->hw);
 }
 
@@ -908,6 +917,8 @@ static struct kunit_suite dma_xfer_suite = {
 	.name = "dma_xfer",
 	.init = xfer_init,
 	.exit = xfer_exit,
+	.suite_init = xfer_suite_init,
+	.suite_exit = xfer_suite_exit,
 	.test_cases = dma_xfer_cases,
 };
 
