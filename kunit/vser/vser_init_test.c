@@ -286,36 +286,57 @@ static void early_init(void *data)
 	early.ret = kdkit_driver_init();
 }
 
-/* A node of the tests' own for @devt, as mknod(1) would make it. */
-static int early_node(const char *path, dev_t devt)
+/* A node of the tests' own for @devt in /dev, as mknod(1) would make it. */
+#define EARLY_NODE	"kdkit-early"
+
+static int early_node(dev_t devt)
 {
 	struct path parent;
-	struct dentry *dentry = kern_path_create(AT_FDCWD, path, &parent, 0);
+	struct dentry *dentry = kern_path_create(AT_FDCWD, "/dev/" EARLY_NODE, &parent, 0);
 	int err;
 
 	if (IS_ERR(dentry))
-		return PTR_ERR(dentry) == -EEXIST ? 0 : PTR_ERR(dentry);
+		return PTR_ERR(dentry);
 	err = vfs_mknod(mnt_user_ns(parent.mnt), d_inode(parent.dentry), dentry,
 			S_IFCHR | 0600, devt);
 	done_path_create(&parent, dentry);
 	return err;
 }
 
+/* Gone after each use: a node kept would keep its inode's cdev too. */
+static void early_unlink(void)
+{
+	struct dentry *dentry;
+	struct path dev;
+	struct inode *dir;
+
+	if (kern_path("/dev", LOOKUP_DIRECTORY, &dev))
+		return;
+	dir = d_inode(dev.dentry);
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	dentry = lookup_one_len(EARLY_NODE, dev.dentry, strlen(EARLY_NODE));
+	if (!IS_ERR(dentry)) {
+		if (d_really_is_positive(dentry))
+			vfs_unlink(mnt_user_ns(dev.mnt), dir, dentry, NULL);
+		dput(dentry);
+	}
+	inode_unlock(dir);
+	path_put(&dev);
+}
+
 static void early_use(void *data)
 {
-	char __user *ubuf = data;
+	char __user *ubuf = (__force char __user *)data;
 	dev_t devt = READ_ONCE(early.devt);
-	char path[48], c = 'k';
 	struct file *f;
 	loff_t pos = 0;
+	char c = 'k';
 
 	early.opened = false;
-	if (!devt)
+	if (!devt || early_node(devt))
 		return;
-	snprintf(path, sizeof(path), "/dev/kdkit-early-%u-%u", MAJOR(devt), MINOR(devt));
-	if (early_node(path, devt))
-		return;
-	f = filp_open(path, O_RDWR | O_NONBLOCK, 0);
+	f = filp_open("/dev/" EARLY_NODE, O_RDWR | O_NONBLOCK, 0);
+	early_unlink();
 	if (IS_ERR(f))
 		return;
 	early.opened = true;
@@ -353,7 +374,10 @@ static bool early_check(struct kunit *test, void *data, const void *stopped_at)
 
 static void vser_ports_work_once_reachable(struct kunit *test)
 {
-	static void *const reachable[] = { cdev_add, cdev_device_add, device_create, NULL };
+	/* device_create() is a printf: as a plain pointer, W=1 asks for a format. */
+	static void *const reachable[] = {
+		cdev_add, cdev_device_add, (void *)device_create, NULL
+	};
 	struct kprobe watch[] = {
 		{ .symbol_name = "cdev_add", .pre_handler = early_cdev_add },
 		{ .symbol_name = "cdev_device_add", .pre_handler = early_cdev_device_add },
@@ -367,7 +391,7 @@ static void vser_ports_work_once_reachable(struct kunit *test)
 	};
 
 	kdkit_umem_setup(test);
-	il.data = kdkit_umem_alloc(test, 16);
+	il.data = (__force void *)kdkit_umem_alloc(test, 16);
 	il.mm = current->mm;
 	memset(&early, 0, sizeof(early));
 	KUNIT_ASSERT_EQ(test, register_kprobes(watches, ARRAY_SIZE(watches)), 0);
