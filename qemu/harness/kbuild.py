@@ -348,7 +348,9 @@ def _sandboxed(lab, srcdir, kernel_dir, side, link, jobs):
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)      # another grader kept them first
     mine = [os.path.join(side, "student", o) for o in objs]
-    problems = objcheck.check(lab, mine, instructor_allowed())
+    kit_objects = [os.path.join(link, os.path.basename(k)[:-2] + ".o") for k in kit]
+    problems = objcheck.check(lab, mine, instructor_allowed(),
+                              objcheck.taken(kernel_dir, kit_objects))
     if problems:
         raise ObjectRefused("\n".join(problems))
     unusual = objcheck.unusual(mine, usual_imports(lab))

@@ -154,6 +154,35 @@ def _imports(obj):
     return [sym for sym in _tool("nm", "-u", obj).split() if sym != "U"]
 
 
+def _defined(obj):
+    """The global names the object defines."""
+    return [f[2] for f in (line.split() for line in _tool("nm", "-g", "--defined-only", obj).splitlines())
+            if len(f) == 3]
+
+
+def kernel_exports(kernel_dir):
+    """What the kernel exports to modules (its Module.symvers)."""
+    with open(os.path.join(kernel_dir, "Module.symvers")) as f:
+        return {line.split("\t")[1] for line in f if line.count("\t") >= 2}
+
+
+def taken(kernel_dir, kit_objects):
+    """Names a student's object may not define: what the kernel exports and
+    the kit's objects define. The suites are linked into one module with
+    the student's objects, so a definition of one of them (strcmp,
+    kunit_do_failed_assertion, a kit helper) would take the place of the
+    real one in the tests' own calls."""
+    names = kernel_exports(kernel_dir)
+    for obj in kit_objects:
+        names.update(_defined(obj))
+    # What module_init() and module_exit() define in every module, the
+    # kit's (kdkit.ko) as the student's: never called across modules.
+    return names - MODULE_ENTRIES
+
+
+MODULE_ENTRIES = {"init_module", "cleanup_module"}
+
+
 def own_calls(obj):
     """What the object's code calls, less what the compiler's
     instrumentation calls by itself."""
@@ -161,9 +190,10 @@ def own_calls(obj):
             if not any(fnmatch.fnmatchcase(sym, p) for p in INSTRUMENTATION)]
 
 
-def check(lab, objects, allow=()):
+def check(lab, objects, allow=(), taken_names=frozenset()):
     """One line for each refusal in the student's objects of lab; allow
-    names calls an instructor lets through."""
+    names calls an instructor lets through; taken_names, names they may not
+    define (taken())."""
     problems = []
     for obj in objects:
         name = os.path.basename(obj)
@@ -191,6 +221,11 @@ def check(lab, objects, allow=()):
             if why and sym not in allow:
                 problems.append(f"{name}: calls {sym}, which {why}; a {lab} driver has no "
                                 f"reason to (an instructor can allow it: KDKIT_ALLOW_IMPORTS={sym})")
+        for sym in _defined(obj):
+            if sym in taken_names:
+                problems.append(f"{name}: defines {sym}, which the kernel or the kit defines: "
+                                "the tests' own calls to it would reach yours; make yours "
+                                "static or rename it")
         for func, insn in _port_io(obj):
             problems.append(f"{name}: {func} holds the port I/O instruction '{insn}'; "
                             "the lab's devices are memory-mapped")

@@ -153,6 +153,16 @@ REFUSED = {
                                     "forge holds the port I/O instruction 'out'"),
     "a-constructor": ("static void __attribute__((constructor)) __used early(void) { }\n",
                       "constructor early: code that would run before the tests"),
+    # Linked into one module with the suites, a definition would take the
+    # place of the one the tests call.
+    "its-own-strcmp": ("int strcmp(const char *a, const char *b) { return 0; }\n",
+                       "defines strcmp, which the kernel or the kit defines"),
+    "its-own-kunit-assertion": ("void kunit_do_failed_assertion(void);\n"
+                                "void kunit_do_failed_assertion(void) { }\n",
+                                "defines kunit_do_failed_assertion, which the kernel or the kit"),
+    "its-own-kit-helper": ("int kdkit_driver_init(void);\n"
+                           "int kdkit_driver_init(void) { return 0; }\n",
+                           "defines kdkit_driver_init, which the kernel or the kit defines"),
 }
 
 
