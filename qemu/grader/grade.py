@@ -61,11 +61,12 @@ def intake(lab, subdir, scratch, report_flat_extras=False):
     base = os.path.join(subdir, lab) if os.path.isdir(os.path.join(subdir, lab)) else subdir
     if base != subdir:
         for extra in sorted(set(os.listdir(base)) - set(want)):
-            notes.append(f"{lab}/{extra}: not a file of lab {lab} ({', '.join(want)}); ignored")
+            notes.append(f"{lab}/{student_name(extra)}: not a file of lab {lab} "
+                         f"({', '.join(want)}); ignored")
     elif report_flat_extras:
         known = set(labmod.labs()) | {f for l in labmod.labs() for f in labmod.student_files(l)}
         for extra in sorted(set(os.listdir(base)) - known):
-            notes.append(f"{extra}: not a file of any lab; ignored")
+            notes.append(f"{student_name(extra)}: not a file of any lab; ignored")
     for name in want:
         src = os.path.join(base, name)
         try:
@@ -261,8 +262,23 @@ def gradebook(graded, labs, path):
                        + [f"{sum(by_lab.values()):g}"])
 
 
+# What the batch writes beside the students' folders in its output.
+BATCH_FILES = {"junit.xml", "grades.csv"}
+
+
+def student_name(folder):
+    """How a student's folder name is shown and written (terminal, CSV,
+    JUnit, JSON, the output folder): bytes that are not UTF-8 and control
+    characters as \\xNN escapes, and never a name of the batch's own files."""
+    text = folder.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                   f"\\u{ord(c):04x}" for c in text)
+    return "_" + text if text in BATCH_FILES or text.startswith(".") else text
+
+
 def submissions(args):
-    """[(student, folder)] from the command line."""
+    """[(student, folder)] from the command line: student is the folder's
+    name as student_name() writes it, unique in the batch."""
     if args.submission and args.submissions:
         raise labmod.LabError("give SUBMISSION= or SUBMISSIONS=, not both")
     if args.submissions:
@@ -273,11 +289,18 @@ def submissions(args):
                        and not os.path.islink(os.path.join(args.submissions, d)))
         if not found:
             raise labmod.LabError(f"SUBMISSIONS={args.submissions} holds no student folders")
-        return [(d, os.path.join(args.submissions, d)) for d in found]
+        named, seen = [], set()
+        for d in found:
+            name = student_name(d)
+            while name in seen:     # two odd names escaped alike
+                name += "~"
+            seen.add(name)
+            named.append((name, os.path.join(args.submissions, d)))
+        return named
     one = args.submission or os.path.join(labmod.KIT, "labs")
     if not os.path.isdir(one):
         raise labmod.LabError(f"SUBMISSION={one} is not a folder")
-    return [(os.path.basename(os.path.normpath(one)), one)]
+    return [(student_name(os.path.basename(os.path.normpath(one))), one)]
 
 
 def shard_of(spec):

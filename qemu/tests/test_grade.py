@@ -136,6 +136,41 @@ def test_a_batch_grades_each_student_apart_into_every_format(tmp_path):
     assert json.load(open(tmp_path / "merged" / "bob" / "results.json"))["score"] == 10
 
 
+def test_odd_folder_names_spoil_nothing_and_reach_no_terminal_raw(tmp_path):
+    """A folder named like the batch's own files, one whose name is not
+    UTF-8, and one whose name holds a terminal escape: each is graded, and
+    written and shown escaped."""
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    solution = open(os.path.join(KIT, "solutions", "hello", "hello.c"), "rb").read()
+    names = [b"junit.xml", b"caf\xe9", b"\x1b[2Jred"]
+    for name in names:
+        folder = os.path.join(os.fsencode(str(batch)), name)
+        os.mkdir(folder)
+        with open(os.path.join(folder, b"hello.c"), "wb") as f:
+            f.write(solution)
+    out = tmp_path / "out"
+    cmd, env = lab.entry_point("grader.grade", "--submissions", str(batch), "--labs", "hello",
+                               "--out", str(out))
+    proc = subprocess.run(cmd, capture_output=True, cwd=KIT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert b"\x1b" not in proc.stdout + proc.stderr
+    with open(out / "grades.csv", encoding="utf-8") as f:
+        rows = {r["student"]: r["total"] for r in csv.DictReader(f)}
+    assert rows == {"_junit.xml": "10", "caf\\xe9": "10", "\\x1b[2Jred": "10"}
+    assert open(out / "junit.xml", encoding="utf-8").read().count("<testsuite ") == 3
+    assert json.load(open(out / "_junit.xml" / "results.json"))["score"] == 10
+
+
+def test_student_names_are_escaped_and_never_the_batchs_files():
+    assert grade.student_name("ada") == "ada"
+    assert grade.student_name("Zoë") == "Zoë"
+    assert grade.student_name("grades.csv") == "_grades.csv"
+    assert grade.student_name(".git") == "_.git"
+    assert grade.student_name(os.fsdecode(b"caf\xe9")) == "caf\\xe9"
+    assert grade.student_name("a\x1b[31mb\n") == "a\\x1b[31mb\\x0a"
+
+
 def test_an_instructors_private_cases_are_run_and_scored_hidden(tmp_path, monkeypatch):
     monkeypatch.setenv("KDKIT_PRIVATE", os.path.join(FIXTURES, "private"))
     submission = tmp_path / "submission"
