@@ -90,6 +90,10 @@ def intake(lab, subdir, scratch, report_flat_extras=False):
     return complete, notes
 
 
+STYLE_SECONDS = 60
+MAX_STYLE_LINES = 200
+
+
 def style(files, flavour="fast"):
     """checkpatch --strict findings per file, from the kernel tree grading
     uses (the only one a grading image may have)."""
@@ -99,11 +103,18 @@ def style(files, flavour="fast"):
         # checkpatch leaves a cache file in any git tree it runs in (the kit
         # is one): a GIT_DIR that does not exist tells it there is none.
         env = dict(os.environ, GIT_DIR=os.path.join(os.path.dirname(path), ".no-git"))
-        proc = subprocess.run([os.path.join(src, "scripts", "checkpatch.pl"), "--strict",
-                               "--no-tree", "--quiet", "--terse", "--show-types", "-f", path],
-                              capture_output=True, text=True, cwd=os.path.dirname(path), env=env)
+        try:
+            proc = subprocess.run([os.path.join(src, "scripts", "checkpatch.pl"), "--strict",
+                                   "--no-tree", "--quiet", "--terse", "--show-types", "-f", path],
+                                  capture_output=True, text=True, cwd=os.path.dirname(path),
+                                  env=env, timeout=STYLE_SECONDS)
+            out = proc.stdout
+        except subprocess.TimeoutExpired:
+            # A file built to make checkpatch crawl (thousands of nested
+            # ifs) costs the grade nothing: style earns no points.
+            out = f"{path}:1: CHECK: checkpatch gave up after {STYLE_SECONDS} s\n"
         lines = [l.replace(path + ":", os.path.basename(path) + ":")
-                 for l in proc.stdout.splitlines() if not l.startswith("total:")]
+                 for l in out.splitlines()[:MAX_STYLE_LINES] if not l.startswith("total:")]
         found[os.path.basename(path)] = lines
     return found
 

@@ -16,9 +16,15 @@ FRAME = re.compile(r"\b([A-Za-z_][\w.]*)\+(0x[0-9a-f]+)/0x[0-9a-f]+ \[(\w+)\]")
 SYMBOL = re.compile(r"^([0-9a-f]+) .{7} (\S+)\s+[0-9a-f]+ (\S+)$")
 
 
+# A report names a few dozen frames; a driver may print thousands of fakes.
+MAX_FRAMES = 100
+TOOL_SECONDS = 30
+
+
 def _symbols(ko):
     """{function: (section, value)} from the module's symbol table."""
-    out = subprocess.run(["objdump", "-t", ko], capture_output=True, text=True).stdout
+    out = subprocess.run(["objdump", "-t", ko], capture_output=True, text=True,
+                         timeout=TOOL_SECONDS).stdout
     syms = {}
     for line in out.splitlines():
         m = SYMBOL.match(line)
@@ -31,7 +37,7 @@ def _symbols(ko):
 def _where(ko, section, addr):
     """[(function, file:line)], innermost first, for one address."""
     out = subprocess.run(["addr2line", "-e", ko, "-j", section, "-f", "-i", hex(addr)],
-                         capture_output=True, text=True).stdout.split("\n")
+                         capture_output=True, text=True, timeout=TOOL_SECONDS).stdout.split("\n")
     pairs = [(out[i], out[i + 1]) for i in range(0, len(out) - 1, 2)]
     return [(fn, loc.split(" (discriminator")[0]) for fn, loc in pairs if not loc.startswith("??")]
 
@@ -39,12 +45,15 @@ def _where(ko, section, addr):
 def locate(lines, modules):
     """{frame text: its source location} for the frames in lines of the
     given modules ({module name: .ko path})."""
-    found, syms = {}, {}
+    found, syms, asked = {}, {}, 0
     for line in lines:
         for m in FRAME.finditer(line):
             fn, off, mod = m[1], int(m[2], 16), m[3]
             if m[0] in found or mod not in modules or not os.path.exists(modules[mod]):
                 continue
+            asked += 1
+            if asked > MAX_FRAMES:
+                return found
             if mod not in syms:
                 syms[mod] = _symbols(modules[mod])
             if fn not in syms[mod]:

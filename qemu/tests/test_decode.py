@@ -26,6 +26,20 @@ def test_a_frame_of_the_students_module_names_its_file_and_line(tmp_path):
     assert got[1:] == lines[1:]
 
 
+def test_thousands_of_fake_frames_cost_a_bounded_number_of_lookups(tmp_path, monkeypatch):
+    """A driver that prints 3,000 made-up frames of its own module does not
+    keep the grade decoding them one addr2line at a time."""
+    ko = tmp_path / "vser_kunit.ko"
+    ko.write_bytes(b"")
+    asked = []
+    monkeypatch.setattr(decode, "_symbols", lambda path: {"vser_read": (".text", 0)})
+    monkeypatch.setattr(decode, "_where", lambda path, sec, addr: asked.append(addr) or
+                        [("vser_read", "vser.c:1")])
+    lines = [f" vser_read+{hex(i)}/0x100000 [vser_kunit]" for i in range(3000)]
+    found = decode.locate(lines, {"vser_kunit": str(ko)})
+    assert len(asked) == decode.MAX_FRAMES and len(found) == decode.MAX_FRAMES
+
+
 def test_a_case_killed_for_time_shows_where_its_processes_wait(tmp_path, capsys):
     src = tmp_path / "vser"
     src.mkdir()

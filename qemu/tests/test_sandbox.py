@@ -5,11 +5,13 @@ These build against the kit kernel, so they need 'make setup' first."""
 import json
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
 
 from grader import grade
+from harness import objcheck
 from harness import sandbox
 from harness.lab import KIT
 
@@ -176,6 +178,26 @@ def test_an_object_that_reaches_for_the_harness_is_refused(tmp_path, name):
     assert g.points == 0, g.notes
     assert any(says in n for n in g.notes), g.notes
     assert all(s.why.startswith("refused: hello.o: ") for s in g.scores)
+
+
+def test_an_object_of_megabytes_of_code_is_refused_unread(tmp_path):
+    """Its disassembly would run to gigabytes: it is refused by its size,
+    before any tool reads it."""
+    src = tmp_path / "big.s"
+    src.write_text(".text\n.globl f\nf:\n.fill 4000000,1,0x90\nret\n")
+    subprocess.run(["as", "-o", str(tmp_path / "big.o"), str(src)], check=True)
+    assert objcheck.check("vser", [str(tmp_path / "big.o")]) == \
+        ["big.o: 3906 KiB of code, where a lab driver has a few; refused unread"]
+
+
+def test_checkpatch_that_crawls_costs_a_bounded_time(tmp_path, monkeypatch):
+    """Thousands of nested ifs keep checkpatch going for minutes: it is
+    stopped, and the style notes say so (style earns no points)."""
+    monkeypatch.setattr(grade, "STYLE_SECONDS", 0.01)
+    path = tmp_path / "hello.c"
+    path.write_text("int f(int x)\n{\n" + "if (x)\n" * 20000 + "return 1;\nreturn 0;\n}\n")
+    found = grade.style([str(path)])
+    assert found["hello.c"] == ["hello.c:1: CHECK: checkpatch gave up after 0.01 s"]
 
 
 def test_an_instructor_can_allow_a_refused_call(tmp_path, monkeypatch):
