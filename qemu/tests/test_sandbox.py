@@ -200,6 +200,20 @@ def test_checkpatch_that_crawls_costs_a_bounded_time(tmp_path, monkeypatch):
     assert found["hello.c"] == ["hello.c:1: CHECK: checkpatch gave up after 0.01 s"]
 
 
+def test_the_module_built_alone_is_checked_too(tmp_path):
+    """vser is also built alone (for its userspace suite), as module vser
+    rather than vser_kunit: code that only that build compiles (#if on the
+    module's name) is checked as the other is."""
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    with open(os.path.join(KIT, "solutions", "vser", "vser.c")) as f:
+        (sub / "vser.c").write_text(f.read() + "\n#define kmod_vser 1\n#if __KBUILD_MODNAME\n"
+                                    + REFUSED["opens-a-file"][0] + "#endif\n")
+    g = grade.grade_lab("student", "vser", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 0, g.notes
+    assert any("vser.o: calls filp_open, which opens files" in n for n in g.notes), g.notes
+
+
 def test_an_instructor_can_allow_a_refused_call(tmp_path, monkeypatch):
     monkeypatch.setenv("KDKIT_ALLOW_IMPORTS", "kernel_read, filp_open")
     sub = tmp_path / "submission"
