@@ -306,6 +306,14 @@ static void start_threads(struct kunit *test, struct round *r)
 	}
 }
 
+/* One round stopped at @at (NULL: one thread after the other); go on? */
+static bool round_at(struct kunit *test, struct round *r, void *at)
+{
+	r->stop_at = at;
+	run_round(r);
+	return r->il->check(test, r->il->data, r->stopped ? r->stop_at : NULL);
+}
+
 /*
  * Stop the first thread where one of @il->after's functions returns to
  * the driver: kretprobes, since the driver's init text takes no kprobe
@@ -333,13 +341,9 @@ static void interleave_after(struct kunit *test, const struct kdkit_interleave *
 		if (!register_kretprobe(&rp[i]))
 			armed[armed_nr++] = &rp[i];
 	}
-	run_round(&r);
-	go_on = il->check(test, il->data, NULL);
-	for (i = 0; i < r.nr_sites && go_on; i++) {
-		r.stop_at = (void *)r.sites[i];
-		run_round(&r);
-		go_on = il->check(test, il->data, r.stopped ? r.stop_at : NULL);
-	}
+	go_on = round_at(test, &r, NULL);
+	for (i = 0; i < r.nr_sites && go_on; i++)
+		go_on = round_at(test, &r, (void *)r.sites[i]);
 	if (armed_nr)
 		unregister_kretprobes(armed, armed_nr);
 	threads_end(&r);
@@ -391,17 +395,14 @@ void kdkit_interleave(struct kunit *test, const struct kdkit_interleave *il)
 		}
 	}
 
-	run_round(&r);
-	go_on = il->check(test, il->data, NULL);
+	go_on = round_at(test, &r, NULL);
 	reached = bitmap_weight(r.reached, size);
 	/* Stopped there, the first would hold up the second's CPU or spinlock. */
 	bitmap_andnot(r.reached, r.reached, r.atomic, size);
 	for_each_set_bit(off, r.reached, size) {
 		if (!go_on)
 			break;
-		r.stop_at = kp[off].addr;
-		run_round(&r);
-		go_on = il->check(test, il->data, r.stopped ? r.stop_at : NULL);
+		go_on = round_at(test, &r, kp[off].addr);
 	}
 	if (n)
 		unregister_kprobes(armed, n);
