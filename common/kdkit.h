@@ -32,6 +32,8 @@ int kdkit_driver_init(void);
  */
 void kdkit_driver_exit(void);
 void kdkit_left_baseline(void);
+/* Fails a case that switched KASAN or lockdep off (kdkit_switches.c). */
+void kdkit_switches_wrap(struct kunit_suite **suites, int n);
 void kdkit_left_check(void);
 /* Fail @test if the last kdkit_driver_exit() left a name registered. */
 void kdkit_expect_exit_left_nothing(struct kunit *test);

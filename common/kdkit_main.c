@@ -179,6 +179,7 @@ static void kdkit_coming(struct module *mod)
 	driver_suites = mod->kunit_suites;
 	driver_nr_suites = kept;
 	mod->num_kunit_suites = 0;
+	kdkit_switches_wrap(driver_suites, driver_nr_suites);
 	driver_tests_hash = kdkit_tests_hash();
 	kdkit_left_baseline();
 }

@@ -39,6 +39,7 @@ class LabGrade(NamedTuple):
     style: dict         # file -> checkpatch findings
     logs: str           # where the consoles are kept, or ""
     details: dict = {}  # item name -> the failing case's first messages
+    flags: list = []    # evidence that the results were forged, for the instructor
 
     @property
     def points(self):
@@ -170,7 +171,7 @@ def grade_lab(student, lab, subdir, out, strict, first=False, vms=1):
     with open(os.path.join(folder, "report.txt"), "w") as f:
         f.write("\n".join(results.report_lines(run.outcome, home)) + "\n")
     return LabGrade(lab, scores, notes, styled.result(), run.workdir,
-                    failure_messages(scores, run, home))
+                    failure_messages(scores, run, home), run.outcome.flags)
 
 
 def failure_messages(scores, run, home):
@@ -205,7 +206,7 @@ def print_terminal(student, grades):
     print(f"== {student}")
     total = maximum = 0
     for g in grades:
-        print(f"  {g.lab}: {g.points:g}/{g.max_points:g}")
+        print(f"  {g.lab}: {g.points:g}/{g.max_points:g}" + ("  FLAGGED" if g.flags else ""))
         for note in g.notes:
             print(f"    ! {note}")
         for s in g.scores:
@@ -266,11 +267,11 @@ def junit(graded):
 def gradebook(graded, labs, path):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student"] + labs + ["total"])
+        w.writerow(["student"] + labs + ["total", "flagged"])
         for student, grades in sorted(graded.items()):
             by_lab = {g.lab: g.points for g in grades}
             w.writerow([student] + [f"{by_lab.get(l, 0):g}" for l in labs]
-                       + [f"{sum(by_lab.values()):g}"])
+                       + [f"{sum(by_lab.values()):g}", " ".join(g.lab for g in grades if g.flags)])
 
 
 # What the batch writes beside the students' folders in its output.

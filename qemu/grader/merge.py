@@ -26,8 +26,8 @@ def merge(shards, out):
         with open(path, newline="") as f:
             table = list(csv.reader(f))
         if header is not None and table[0] != header:
-            raise MergeError(f"{shard} graded other labs ({', '.join(table[0][1:-1])}) than "
-                             f"{shards[0]} ({', '.join(header[1:-1])}); grade every shard with one LABS=")
+            raise MergeError(f"{shard} graded other labs ({', '.join(table[0][1:-2])}) than "
+                             f"{shards[0]} ({', '.join(header[1:-2])}); grade every shard with one LABS=")
         header = table[0]
         for row in table[1:]:
             if row[0] in owner:

@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import hashlib
 import os
 import pwd
 import shutil
@@ -138,6 +139,19 @@ def _link_tree(src, dest):
             _link_entry(os.path.join(dirpath, name), os.path.join(out, name))
 
 
+def _signature(path):
+    """What changes when a file of the tree is added, removed or replaced:
+    the modification times of its folders."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        st = os.lstat(path)
+        return f"{st.st_ino}:{st.st_mtime_ns}"
+    h = hashlib.sha256()
+    for dirpath, dirnames, _files in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d not in LEFT_OUT]
+        h.update(f"{dirpath}:{os.stat(dirpath).st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
 def _link_entry(src, dest):
     """One symbolic link or regular file of the tree; sockets, fifos and
     devices stay out."""
@@ -153,22 +167,29 @@ def _link_entry(src, dest):
             shutil.copy2(src, dest)
 
 
-def prepare(root, trees):
+def prepare(root, trees, system=()):
     """Make (or complete) the jail at root: each of trees (absolute paths,
     at the same path inside; those missing here are skipped), every folder
     on the way to them world-readable, /tmp, /build, /link and a few
-    devices."""
+    devices. The system's trees (system) are linked once; the others again
+    when they changed."""
     os.makedirs(root, exist_ok=True)
     os.chmod(root, 0o755)
     done = os.path.join(root, ".kdkit-jail")
-    have = set(open(done).read().split("\n")) if os.path.exists(done) else set()
+    have = dict(l.split("\t", 1) for l in open(done).read().split("\n")
+                if "\t" in l) if os.path.exists(done) else {}
     for path in [p for p in trees if os.path.lexists(p)]:
         inside = os.path.join(root, path.lstrip("/"))
         os.makedirs(os.path.dirname(inside), 0o755, exist_ok=True)
-        if path in have and os.path.lexists(inside):
+        now = "system" if path in system else _signature(path)
+        if have.get(path) == now and os.path.lexists(inside):
             continue
+        # A file replaced since (a git checkout writes a new one) would
+        # leave the jail its old copy: the tree is linked afresh.
+        if os.path.isdir(inside) and not os.path.islink(inside):
+            shutil.rmtree(inside)
         _link_tree(path, inside)
-        have.add(path)
+        have[path] = now
     for d, mode in (("tmp", 0o1777), ("build", 0o755), ("link", 0o755), ("dev", 0o755)):
         os.makedirs(os.path.join(root, d), exist_ok=True)
         os.chmod(os.path.join(root, d), mode)
@@ -178,7 +199,7 @@ def prepare(root, trees):
             os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         os.chmod(dev, 0o666)      # mknod's mode passes the umask
     with open(done + ".tmp", "w") as f:
-        f.write("\n".join(sorted(have)))
+        f.write("\n".join(f"{p}\t{sig}" for p, sig in sorted(have.items())))
     os.replace(done + ".tmp", done)
     return root
 

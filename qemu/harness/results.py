@@ -22,6 +22,11 @@ LOCKDEP = re.compile(r"possible recursive locking|possible circular locking|inco
                      r"lock held when returning to user space")
 # Lines of kernel reports a failed case's log takes at most.
 REPORT_LINES = 80
+# KUnit prints a failed check on the console the moment it fails, named
+# after its case; a case reported passed with such a line was forged.
+FAILED_AT = re.compile(r"# (\w+): (?:EXPECTATION|ASSERTION) FAILED at ")
+# The console lost lines (printk's buffer overran): an absence proves nothing.
+DROPPED = re.compile(r"printk messages dropped|messages suppressed")
 
 
 # What a failed unload means for the student's code (errno texts as busybox prints them).
@@ -65,6 +70,36 @@ def read_channel(text, secret):
     return suites, notes, done
 
 
+def contradicted(suite, cases, lines):
+    """Evidence, one line each, that the suite's results (cases, from the
+    results channel) were forged: the kernel log, which KUnit writes as
+    each check fails and each case ends, shows a case reported passed
+    failing, or shows no result for it though the suite finished there."""
+    started, finished, _seen, (a, b) = ktap.console_suite(lines, suite)
+    span = lines[a:b] if started else []
+    said = {}
+    for i, _n, name in ktap.case_lines(span):
+        said.setdefault(name, []).append(span[i].strip())
+    failed = {}
+    for line in span:
+        m = FAILED_AT.search(line)
+        if m:
+            failed.setdefault(m[1], line.strip())
+    lossy = any(DROPPED.search(l) for l in lines)
+    evidence = []
+    for case in cases:
+        if case.status != PASSED:
+            continue
+        shown = said.get(case.name, [])
+        denied = failed.get(case.name) or next((l for l in shown if l.startswith("not ok")), None)
+        if denied:
+            evidence.append(f"{suite}.{case.name}: reported passed; the kernel log says \"{denied}\"")
+        elif not shown and finished and not lossy:
+            evidence.append(f"{suite}.{case.name}: reported passed; the kernel log, where "
+                            "the suite ran to its end, has no result for it")
+    return evidence
+
+
 class Outcome:
     """What is known so far about every expected case of a lab run."""
 
@@ -76,6 +111,7 @@ class Outcome:
         self.health = {}                          # suite -> [report lines]
         self.notes = []                           # problems outside suites
         self.this_boot = set()                    # (suite, case) the boot being added gave
+        self.flags = []                           # evidence of forged results, for the instructor
 
     def pending(self):
         """Selectors for the cases with no result yet, for kdkit.ko's filter."""
@@ -134,6 +170,10 @@ class Outcome:
                        "beyond the kit's cases: its results cannot be trusted")
                 self.notes.append(f"{suite}: {why}")
                 cases = [Case(c, FAILED, [why]) for c in expected[suite]]
+            forged = contradicted(suite, cases, lines)
+            if forged:
+                self._void(forged, ran)
+                break
             for case in cases:
                 if case.name not in self.cases[suite]:
                     self.cases[suite][case.name] = case
@@ -160,6 +200,22 @@ class Outcome:
                     if c not in self.cases[suite] and ran(suite, c):
                         self.cases[suite][c] = Case(c, FAILED, [why])
         return sum(len(c) for c in self.cases.values()) > before
+
+    def _void(self, evidence, ran):
+        """The results channel and the kernel log disagree: a module
+        changed the results. Nothing this boot reported counts, the lab's
+        cases fail, and the instructor is shown the evidence."""
+        why = ("the results were forged (the kernel log shows what the results channel "
+               "denies), so no result of this run counts and the submission is flagged")
+        self.flags += [e for e in evidence if e not in self.flags]
+        self.notes.append(f"flagged: {why}: {evidence[0]}")
+        for s, c in self.this_boot:
+            self.cases[s].pop(c, None)
+        for suite, cases in self.plan:
+            for c in cases:
+                if ran(suite, c):
+                    self.cases[suite][c] = Case(c, FAILED, [why] + evidence[:5])
+        self.this_boot = set()
 
     def _spans(self, lines):
         """[(first, end, suite)]: each suite's span of the console, for the

@@ -181,7 +181,7 @@ def start(cmd, read_only, writable, inside="/build"):
         root = jail_root()
         if os.path.realpath(writable) != os.path.realpath(os.path.join(root, inside.lstrip("/"))):
             raise SandboxError(f"the jail builds in {inside} only, not {writable}")
-        jail.prepare(root, SYSTEM + tuple(read_only))
+        jail.prepare(root, SYSTEM + tuple(read_only), system=SYSTEM)
         jail.give(writable)
         cmd, preexec = list(cmd), functools.partial(jail.enter, root, inside, _limits)
     else:
@@ -226,5 +226,5 @@ def prepare(trees):
     tree, once); the tier's name."""
     which = tier()
     if which == "jail":
-        jail.prepare(jail_root(), SYSTEM + tuple(trees))
+        jail.prepare(jail_root(), SYSTEM + tuple(trees), system=SYSTEM)
     return which

@@ -121,3 +121,21 @@ def test_a_user_without_namespaces_is_told_which_switch_blocks_them(tmp_path, mo
             sandbox.tier()
     finally:
         sandbox.tier.cache_clear()
+
+
+def test_a_file_replaced_since_the_jail_was_made_is_linked_afresh(tmp_path):
+    """A git checkout writes a new file in place of the old: the jail's
+    link to the old one would build yesterday's kit."""
+    tree = tmp_path / "kit" / "common"
+    tree.mkdir(parents=True)
+    (tree / "kdkit.h").write_text("old\n")
+    root = tmp_path / "jail"
+    jail.prepare(str(root), [str(tree)])
+    inside = root / str(tree).lstrip("/")
+    assert (inside / "kdkit.h").read_text() == "old\n"
+    (tree / "kdkit.h.new").write_text("new\n")
+    os.replace(tree / "kdkit.h.new", tree / "kdkit.h")
+    (tree / "added.c").write_text("added\n")
+    jail.prepare(str(root), [str(tree)])
+    assert (inside / "kdkit.h").read_text() == "new\n"
+    assert (inside / "added.c").read_text() == "added\n"

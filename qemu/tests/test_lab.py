@@ -32,7 +32,7 @@ def test_kbuild_links_student_suites_and_builds_the_module_alone_too():
     text = kbuild.kbuild_text("vser", ["vser.c"], ["/k/vser_fops_test.c", "/k/vser_init_test.c"])
     assert "obj-m := kdkit.o vser_kunit.o\n" in text
     assert "vser_kunit-y := vser.o vser_fops_test.o vser_init_test.o" in text
-    assert "kdkit-y := kdkit_fail.o kdkit_file.o kdkit_interleave.o kdkit_leak.o kdkit_left.o kdkit_main.o kdkit_sweep.o kdkit_umem.o" in text
+    assert "kdkit-y := kdkit_fail.o kdkit_file.o kdkit_interleave.o kdkit_leak.o kdkit_left.o kdkit_main.o kdkit_sweep.o kdkit_switches.o kdkit_umem.o" in text
     assert kbuild.kbuild_text("vser", ["vser.c"], [], with_tests=False).endswith("obj-m := vser.o\n")
 
 

@@ -32,9 +32,9 @@ def shard(root, name, students, labs=("hello",)):
     out.mkdir()
     with open(out / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", *labs, "total"])
+        w.writerow(["student", *labs, "total", "flagged"])
         for s, points in students.items():
-            w.writerow([s, *[points] * len(labs), points * len(labs)])
+            w.writerow([s, *[points] * len(labs), points * len(labs), ""])
             (out / s / "hello").mkdir(parents=True)
             (out / s / "results.json").write_text(f'{{"score": {points}}}')
     root_el = ET.Element("testsuites")

@@ -1,4 +1,6 @@
 """Folding boots into results: crashes, timeouts, reruns, forged or lost output."""
+import pytest
+
 from harness import ktap, results
 from harness.ktap import CRASHED, FAILED, PASSED
 
@@ -139,6 +141,9 @@ WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
     ok 2 a2
 ok 1 alpha
     # Subtest: beta
+    ok 1 b1
+    ok 2 b2
+    ok 3 b3
 ok 2 beta
 kdkit: group 1 end
 """)
@@ -158,6 +163,9 @@ def test_a_report_outside_every_case_fails_the_suite():
 WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2
 ok 1 alpha
     # Subtest: beta
+    ok 1 b1
+    ok 2 b2
+    ok 3 b3
 ok 2 beta
 kdkit: group 1 end
 """)
@@ -282,6 +290,9 @@ BUG: KASAN: use-after-free in vser_read+0x10/0x20 [vser_kunit]
     ok 2 a2
 ok 1 alpha
     # Subtest: beta
+    ok 1 b1
+    ok 2 b2
+    ok 3 b3
 ok 2 beta
 kdkit: group 1 end
 WARNING: CPU: 0 PID: 9 at lab.c:3 vser_exit+0x1/0x2
@@ -356,3 +367,55 @@ def test_a_plan_of_some_cases_selects_them_one_by_one():
     o = results.Outcome([("beta", ["b2"])], PLAN)
     assert o.pending() == ["beta.b2"]
     assert results.Outcome(PLAN).pending() == ["alpha", "beta"]
+
+
+FAILING_CONSOLE = """kdkit: group 1 begin
+    # Subtest: alpha
+    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12
+    Expected x == 1, but
+    ok 1 a1
+    ok 2 a2
+ok 1 alpha
+    # Subtest: beta
+    ok 1 b1
+    ok 2 b2
+    ok 3 b3
+ok 2 beta
+kdkit: group 1 end
+"""
+
+
+@pytest.mark.parametrize("console, says", [
+    # A driver reset the case's status before KUnit printed it (the check's
+    # own line was already out).
+    (FAILING_CONSOLE, '"# a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12"'),
+    # A driver rewrote "not ok" into "ok" in the debugfs log after the case.
+    (FAILING_CONSOLE.replace("    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n"
+                             "    Expected x == 1, but\n    ok 1 a1", "    not ok 1 a1"),
+     '"not ok 1 a1"'),
+    # A driver wrote results of its own on the channel; KUnit never ran a1.
+    (FAILING_CONSOLE.replace("    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n"
+                             "    Expected x == 1, but\n    ok 1 a1\n", ""),
+     "has no result for it"),
+])
+def test_results_the_kernel_log_denies_void_the_run_and_flag_it(console, says):
+    o = boot_with(console)
+    assert o.flags and says in o.flags[0] and o.flags[0].startswith("alpha.a1: reported passed")
+    assert o.counts() == {PASSED: 0, FAILED: 5, "SKIPPED": 0}
+    assert all("forged" in c.log[0] for s in o.cases.values() for c in s.values())
+    assert any(n.startswith("flagged: ") for n in o.notes)
+
+
+def test_a_failure_the_results_report_is_no_evidence():
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", False), ("a2", True)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    o.add_boot(ch, FAILING_CONSOLE.replace("    ok 1 a1", "    not ok 1 a1"), False, 60, SECRET)
+    assert o.flags == [] and o.counts()[PASSED] == 4
+
+
+def test_a_log_that_lost_lines_proves_no_absence():
+    o = boot_with(FAILING_CONSOLE.replace(
+        "    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n    Expected x == 1, but\n"
+        "    ok 1 a1\n", "** 12 printk messages dropped **\n"))
+    assert o.flags == [] and o.counts()[PASSED] == 5
