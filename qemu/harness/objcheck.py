@@ -200,6 +200,31 @@ def taken(kernel_dir, kit_objects):
 MODULE_ENTRIES = {"init_module", "cleanup_module"}
 
 
+def interface(student_objects, kit_objects, taken_names):
+    """The names of the student's objects that anything else calls: the
+    kit's objects (the lab's functions the tests call), the student's
+    other objects, and the module's entry points; never a name the kernel
+    or the kit defines (taken()). Every other global of theirs is made
+    local (localize()), so no definition of the student's can stand in
+    for one the tests mean, even where the refusal is lifted."""
+    wanted = set(MODULE_ENTRIES)
+    for obj in kit_objects + student_objects:
+        wanted.update(_imports(obj))
+    defined = {name for obj in student_objects for name in _defined(obj)}
+    return (defined & wanted) - (taken_names - MODULE_ENTRIES)
+
+
+def localize(obj, keep, out):
+    """Write obj to out with every global it defines but those in keep made local."""
+    with open(out + ".keep", "w") as f:
+        f.write("".join(f"{name}\n" for name in sorted(keep)))
+    try:
+        subprocess.run(["objcopy", f"--keep-global-symbols={out}.keep", obj, out],
+                       capture_output=True, check=True, timeout=TOOL_SECONDS)
+    finally:
+        os.unlink(out + ".keep")
+
+
 def own_calls(obj):
     """What the object's code calls, less what the compiler's
     instrumentation calls by itself."""

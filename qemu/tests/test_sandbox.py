@@ -11,9 +11,10 @@ import time
 import pytest
 
 from grader import grade
-from harness import objcheck
+from harness import kbuild, objcheck
 from harness import sandbox
 from harness.lab import KIT
+from kernel import source as kernel_source
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOLUTION = os.path.join(KIT, "solutions", "hello", "hello.c")
@@ -200,18 +201,21 @@ def test_checkpatch_that_crawls_costs_a_bounded_time(tmp_path, monkeypatch):
     assert found["hello.c"] == ["hello.c:1: CHECK: checkpatch gave up after 0.01 s"]
 
 
-def test_the_module_built_alone_is_checked_too(tmp_path):
+def test_the_module_built_alone_is_the_same_compilation(tmp_path):
     """vser is also built alone (for its userspace suite), as module vser
-    rather than vser_kunit: code that only that build compiles (#if on the
-    module's name) is checked as the other is."""
+    rather than vser_kunit: it is linked from the very objects the test
+    module has, so code only a second compilation would see (#if on the
+    module's name) is in neither."""
     sub = tmp_path / "submission"
     sub.mkdir()
     with open(os.path.join(KIT, "solutions", "vser", "vser.c")) as f:
         (sub / "vser.c").write_text(f.read() + "\n#define kmod_vser 1\n#if __KBUILD_MODNAME\n"
                                     + REFUSED["opens-a-file"][0] + "#endif\n")
-    g = grade.grade_lab("student", "vser", str(sub), str(tmp_path / "out"), False)
-    assert g.points == 0, g.notes
-    assert any("vser.o: calls filp_open, which opens files" in n for n in g.notes), g.notes
+    built, _out, _origin = kbuild.build_sandboxed("vser", str(sub), kernel_source.kernel_dir("fast"),
+                                                  str(tmp_path / "build"))
+    calls = lambda ko: subprocess.run(["nm", "-u", ko], capture_output=True, text=True).stdout
+    assert built.plain and "filp_open" not in calls(built.plain)
+    assert "vser_open" in subprocess.run(["nm", built.plain], capture_output=True, text=True).stdout
 
 
 def test_an_instructor_can_allow_a_refused_call(tmp_path, monkeypatch):
@@ -270,3 +274,24 @@ def test_a_driver_that_rewrites_the_tests_scores_0(tmp_path):
     g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
     assert g.points == 0, g.notes
     assert any("changed its own test cases" in n for n in g.notes), g.notes
+
+
+def test_only_the_labs_interface_stays_global(tmp_path):
+    """The student's object is linked with the kit's: of its globals, only
+    what the kit's objects call (and the module's entry points) stays
+    global, never a name the kernel or the kit defines, so that no
+    definition of the student's can stand in for the one a test means."""
+    def assemble(name, text):
+        (tmp_path / f"{name}.s").write_text(text)
+        subprocess.run(["as", "-o", str(tmp_path / f"{name}.o"), str(tmp_path / f"{name}.s")],
+                       check=True)
+        return str(tmp_path / f"{name}.o")
+    kit = assemble("kit", ".text\n.globl t\nt:\ncall lab_fn\ncall strcmp\nret\n")
+    mine = assemble("mine", ".text\n" + "".join(f".globl {n}\n{n}:\nret\n" for n in
+                    ("lab_fn", "strcmp", "helper", "init_module")))
+    keep = objcheck.interface([mine], [kit], {"strcmp", "t", "init_module"})
+    assert keep == {"lab_fn", "init_module"}
+    objcheck.localize(mine, keep, str(tmp_path / "linked.o"))
+    kinds = {f[2]: f[1] for f in (l.split() for l in subprocess.run(
+        ["nm", str(tmp_path / "linked.o")], capture_output=True, text=True).stdout.splitlines())}
+    assert kinds == {"lab_fn": "T", "init_module": "T", "strcmp": "t", "helper": "t"}
