@@ -100,3 +100,24 @@ def test_an_exit_that_resets_the_tests_status_scores_0_and_is_flagged(tmp_path):
     g = graded(tmp_path, "vser", text)
     assert g.points == 0, g.notes
     assert g.flags and "EXPECTATION FAILED" in g.flags[0], g.notes
+
+
+# KASAN's and lockdep's per-task switches are plain fields of the task:
+# a driver can turn both off for the thread that tests it.
+SWITCHES_OFF = """ssize_t hello_greet(char *buf, size_t size, const char *name)
+{
+	current->kasan_depth++;
+	current->lockdep_recursion++;
+"""
+
+
+def test_a_driver_that_switches_the_detectors_off_fails_the_case(tmp_path):
+    text = solution("hello")
+    head = "ssize_t hello_greet(char *buf, size_t size, const char *name)\n{\n"
+    assert head in text
+    g = graded(tmp_path, "hello", "#include <linux/sched.h>\n" + text.replace(head, SWITCHES_OFF, 1),
+               strict=True)
+    said = "\n".join(l for lines in g.details.values() for l in lines)
+    assert g.points < g.max_points, g.notes
+    assert "KASAN was switched off for this thread" in said, said
+    assert "lockdep was switched off for this thread" in said, said
