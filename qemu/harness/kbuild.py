@@ -16,14 +16,15 @@ import tempfile
 import threading
 from typing import NamedTuple
 
-from harness import machine, objcheck, sandbox
+from harness import machine, objcheck, sandbox, srccheck
 from harness.lab import (KIT, LabError, board, instructor_allowed, student_files, suite_files,
                          usual_imports, user_files)
 from kernel import source as kernel_source
 
 
 class ObjectRefused(LabError):
-    """The student's objects reach for what no driver needs
+    """The student's source hides where its code comes from
+    (harness/srccheck.py), or its objects reach for what no driver needs
     (harness/objcheck.py); a line a violation."""
 
 
@@ -291,12 +292,21 @@ def _sandboxed(lab, srcdir, kernel_dir, side, link, jobs):
                                     f"obj-m := {lab}_kunit.o",
                                     f"{lab}_kunit-y := {' '.join(objs)}"]) + "\n"}
     origin = {}
+    # The source first: nothing in it may hide where its code comes from.
+    sources = {}
+    for name in student:
+        with open(os.path.join(srcdir, name), "rb") as f:
+            sources[name] = f.read().decode("utf-8", "surrogateescape")
+    problems = [p for name, text in sources.items() for p in srccheck.check(name, text)]
+    if problems:
+        raise ObjectRefused("\n".join(problems))
     for part, text in parts.items():
         os.makedirs(os.path.join(side, part))
         with open(os.path.join(side, part, "Kbuild"), "w") as f:
             f.write(text)
         for name in student:
-            shutil.copyfile(os.path.join(srcdir, name), os.path.join(side, part, name))
+            with open(os.path.join(side, part, name), "wb") as f:
+                f.write(srccheck.guard(sources[name]).encode("utf-8", "surrogateescape"))
             origin[f"/build/{part}/{name}"] = os.path.join(srcdir, name)
     # The kit's half: its suites, compiled once per lab and kernel and kept,
     # at a fixed path (/link) so that Kbuild finds them up to date in every

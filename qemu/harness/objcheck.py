@@ -20,6 +20,7 @@ the kit.
       (a name a line, '#' comments) do not list; --allow lifts a refusal
 """
 import argparse
+import bisect
 import fnmatch
 import os
 import re
@@ -119,6 +120,16 @@ def _section_table(obj):
     return table
 
 
+def _section_sizes(obj):
+    """{name: size} of the sections."""
+    sizes = {}
+    for line in _tool("readelf", "-SW", obj).splitlines():
+        m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s", line)
+        if m:
+            sizes[m[1]] = int(m[2], 16)
+    return sizes
+
+
 def _sections(obj):
     """Section names, in index order."""
     return [name for name, _flags in _section_table(obj)]
@@ -147,17 +158,100 @@ def _ctor_targets(obj):
     return targets
 
 
-def _port_io(obj):
-    """(function, mnemonic) of each port I/O instruction."""
-    found, func = [], "?"
+# Instructions only an operating system's core uses: tables, modes, MSR
+# writes, halting the CPU. Port I/O is PORT_IO, and mov to a control or
+# debug register is found by its operand.
+PRIVILEGED = {"wrmsr", "wrmsrns", "lgdt", "lidt", "lldt", "ltr", "lmsw", "clts", "swapgs",
+              "sysret", "sysretq", "sysexit", "iret", "iretq", "iretw", "iretl", "hlt", "invd",
+              "invlpg", "xsetbv", "vmcall", "vmmcall", "vmlaunch", "vmresume", "wrfsbase",
+              "wrgsbase"}
+# Prefixes objdump prints before the mnemonic ("cs out", "rex.W in").
+_PREFIX = r"(?:(?:rep[a-z]*|lock|[c-gs]s|data16|addr32|rex(?:\.\w+)?|notrack|bnd|\{\w+\})\s+)*"
+_INSN = re.compile(r"^\s+([0-9a-f]+):\s+" + _PREFIX + r"([a-z][a-z0-9.]*)\b\s*(.*)$")
+_BRANCH = re.compile(r"^([0-9a-f]+) <")
+
+
+def _disassembly(obj):
+    """{section: {offset: (function, mnemonic, operands)}}: every
+    instruction where a linear disassembly finds it."""
+    sections, sec, func = {}, None, "?"
     for line in _tool("objdump", "-d", "--no-show-raw-insn", obj).splitlines():
+        m = re.match(r"^Disassembly of section (\S+):$", line)
+        if m:
+            sec = sections.setdefault(m[1], {})
+            continue
         m = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
         if m:
             func = m[1]
             continue
-        m = re.match(r"^\s+[0-9a-f]+:\s+(?:rep[a-z]*\s+)?([a-z]+)\b", line)
-        if m and m[1] in PORT_IO:
-            found.append((func, m[1]))
+        m = _INSN.match(line)
+        if m and sec is not None:
+            sec[int(m[1], 16)] = (func, m[2], m[3])
+    return sections
+
+
+def _port_io(obj, code=None):
+    """(function, what) of each port I/O or privileged instruction."""
+    found = []
+    for insns in (code or _disassembly(obj)).values():
+        for func, insn, args in insns.values():
+            if insn in PORT_IO or insn in PRIVILEGED:
+                found.append((func, insn))
+            elif insn.startswith("mov") and re.search(r",%[cd]r\d+$", args):
+                found.append((func, f"{insn} to {args.rsplit(',', 1)[1]}"))
+    return found
+
+
+def _symbols(obj):
+    """{name: (section, value)} of the object's symbols, sections' own included."""
+    table = {}
+    for line in _tool("objdump", "-t", obj).splitlines():
+        m = re.match(r"^([0-9a-f]+)\s.{7}\s(\S+)\s+[0-9a-f]+\s+(\S+)$", line)
+        if m:
+            table.setdefault(m[3], (m[2], int(m[1], 16)))
+    return table
+
+
+def _hidden_entries(obj, code):
+    """(where, target) of each way into the code that is not the start of
+    an instruction: a direct jump or call, or a reference (a function
+    pointer, a table of the kernel's) to a place in an executable
+    section. Bytes reached that way are not the ones a linear
+    disassembly shows, and could hide any instruction."""
+    found = []
+    sizes = _section_sizes(obj)
+    # The end of a section is a place too: a call's relocation points there.
+    starts = {sec: set(insns) | {sizes.get(sec, -1)} for sec, insns in code.items()}
+    for sec, insns in code.items():
+        for at, (func, insn, args) in insns.items():
+            m = _BRANCH.match(args)
+            if (insn.startswith("j") or insn.startswith("call") or insn.startswith("loop")) and m:
+                if int(m[1], 16) not in starts[sec]:
+                    found.append((func, f"{sec}+{int(m[1], 16):#x}"))
+    symbols = _symbols(obj)
+    ordered = {sec: sorted(places) for sec, places in starts.items()}
+    where = None
+    for line in _tool("readelf", "-rW", obj).splitlines():
+        m = re.match(r"^Relocation section '\.rela(\S*)'", line)
+        if m:
+            where = m[1]
+            continue
+        m = re.match(r"^([0-9a-f]+)\s+[0-9a-f]+\s+(R_X86_64_\w+)\s+[0-9a-f]+\s+(\S+)\s*([+-])\s*([0-9a-f]+)$",
+                     line)
+        if not m or m[3] not in symbols:
+            continue
+        sec, value = symbols[m[3]]
+        if sec not in code:
+            continue
+        target = value + (int(m[5], 16) if m[4] == "+" else -int(m[5], 16))
+        # In code, a PC-relative field counts from the end of its instruction.
+        if where in code and m[2] in ("R_X86_64_PC32", "R_X86_64_PLT32"):
+            at = int(m[1], 16)
+            places = ordered[where]
+            end = places[bisect.bisect_right(places, at)] if places[-1] > at else at + 4
+            target += end - at
+        if target not in starts[sec]:
+            found.append((where or "?", f"{sec}+{target:#x}"))
     return found
 
 
@@ -273,9 +367,14 @@ def check(lab, objects, allow=(), taken_names=frozenset()):
                 problems.append(f"{name}: defines {sym}, which the kernel or the kit defines: "
                                 "the tests' own calls to it would reach yours; make yours "
                                 "static or rename it")
-        for func, insn in _port_io(obj):
-            problems.append(f"{name}: {func} holds the port I/O instruction '{insn}'; "
-                            "the lab's devices are memory-mapped")
+        code = _disassembly(obj)
+        for func, insn in _port_io(obj, code):
+            what = "port I/O" if insn in PORT_IO else "privileged"
+            problems.append(f"{name}: {func} holds the {what} instruction '{insn}'; "
+                            "the lab's devices are memory-mapped, and a driver leaves the CPU to the kernel")
+        for where, target in _hidden_entries(obj, code):
+            problems.append(f"{name}: {where} leads into the middle of an instruction ({target}): "
+                            "code hidden in other code's bytes")
     return problems
 
 

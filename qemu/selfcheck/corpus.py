@@ -27,7 +27,7 @@ FOLDERS = ("drivers/char", "drivers/misc", "drivers/leds", "drivers/gpio", "driv
 # How a refusal for a capability reads (objcheck's own words).
 # Defining what the kernel exports is reimplementing the kernel, which only
 # the kernel's own files do (drivers/char/misc.c, built into the kit's).
-CAPABILITIES = ["holds the port I/O instruction", "NOKPROBE_SYMBOL()",
+CAPABILITIES = ["holds the port I/O instruction", "holds the privileged instruction", "NOKPROBE_SYMBOL()",
                 "which the kernel or the kit defines"] + \
     [f"which {why}" for why, _names in objcheck.DENIED]
 

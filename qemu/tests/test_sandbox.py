@@ -295,3 +295,70 @@ def test_only_the_labs_interface_stays_global(tmp_path):
     kinds = {f[2]: f[1] for f in (l.split() for l in subprocess.run(
         ["nm", str(tmp_path / "linked.o")], capture_output=True, text=True).stdout.splitlines())}
     assert kinds == {"lab_fn": "T", "init_module": "T", "strcmp": "t", "helper": "t"}
+
+
+HIDDEN = {
+    # Port I/O behind a segment prefix, which a mnemonic match missed.
+    "prefixed-port-io": (".text\n.globl f\nf:\n.byte 0x2e, 0xee\nret\n",
+                         "f holds the port I/O instruction 'out'"),
+    # An "out; ret" hidden in a mov's immediate, reached by a jump into it.
+    "jump-into-an-immediate": (".text\n.globl f\nf:\njmp 1f+1\n1: movb $0xee, %al\nret\n",
+                               "f leads into the middle of an instruction (.text+0x3)"),
+    "a-control-register-write": (".text\n.globl f\nf:\nmov %rax, %cr4\nret\n",
+                                 "f holds the privileged instruction 'mov to %cr4'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HIDDEN))
+def test_code_hidden_from_a_linear_reading_is_refused(tmp_path, name):
+    text, says = HIDDEN[name]
+    (tmp_path / "h.s").write_text(text)
+    subprocess.run(["as", "-o", str(tmp_path / "h.o"), str(tmp_path / "h.s")], check=True)
+    assert any(says in p for p in objcheck.check("hello", [str(tmp_path / "h.o")])), \
+        objcheck.check("hello", [str(tmp_path / "h.o")])
+
+
+def test_a_pointer_into_the_middle_of_a_function_is_refused(tmp_path):
+    """Plain C can call bytes inside another instruction (an immediate
+    chosen to read as "out; ret"): the pointer's relocation shows it."""
+    (tmp_path / "c.c").write_text(
+        "int pick(int x);\nint pick(int x) { return x == 0x00c3ee00 ? 1 : 2; }\n"
+        "void forge(void);\nvoid forge(void) { ((void (*)(void))((char *)pick + 7))(); }\n")
+    subprocess.run(["gcc", "-O2", "-fno-asynchronous-unwind-tables", "-c", "-o",
+                    str(tmp_path / "c.o"), str(tmp_path / "c.c")], check=True)
+    assert objcheck.check("hello", [str(tmp_path / "c.o")]) == \
+        ["c.o: .text leads into the middle of an instruction (.text+0x7): code hidden in other code's bytes"]
+
+
+SOURCE_REFUSED = {
+    "inline-asm": ('void f(void);\nvoid f(void) { asm volatile("nop"); }\n', "inline assembly ('asm')"),
+    "spliced-asm": ('void f(void);\nvoid f(void) { __as\\\nm__ volatile("nop"); }\n',
+                    "inline assembly ('__asm__')"),
+    "line-directive": ('#line 7 "kunit/hello/hello_greet_test.c"\n', "a line directive ('#line')"),
+    "digraph-line-marker": ('%:  7 "kit.c"\n', "a line directive ('#7')"),
+    "cpu-builtin": ("void f(void);\nvoid f(void) { __builtin_ia32_pause(); }\n",
+                    "__builtin_ia32_pause, a CPU instruction by name"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCE_REFUSED))
+def test_source_that_hides_where_code_comes_from_is_refused(tmp_path, name):
+    code, says = SOURCE_REFUSED[name]
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hello.c").write_text(solution_with("") + "\n" + code)
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 0, g.notes
+    assert any(says in n for n in g.notes), g.notes
+
+
+def test_asm_made_by_pasting_does_not_compile(tmp_path):
+    """No spelling shows it: the compiler, given GCC's poison for the asm
+    names after the file's includes, refuses the pasted one."""
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hello.c").write_text(solution_with("") + "\n#define JOIN(a, b) a##b\n"
+                                 "void f(void);\nvoid f(void) { JOIN(__as, m__) volatile(\"nop\"); }\n")
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 0, g.notes
+    assert any('attempt to use poisoned "__asm__"' in n for n in g.notes), g.notes
