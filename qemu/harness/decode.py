@@ -42,18 +42,20 @@ def _where(ko, section, addr):
     return [(fn, loc.split(" (discriminator")[0]) for fn, loc in pairs if not loc.startswith("??")]
 
 
-def locate(lines, modules):
+def locate(lines, modules, budget=None):
     """{frame text: its source location} for the frames in lines of the
-    given modules ({module name: .ko path})."""
-    found, syms, asked = {}, {}, 0
+    given modules ({module name: .ko path}); budget, a one-item list of the
+    lookups a whole run may still make (MAX_FRAMES if not given)."""
+    found, syms = {}, {}
+    budget = budget if budget is not None else [MAX_FRAMES]
     for line in lines:
         for m in FRAME.finditer(line):
             fn, off, mod = m[1], int(m[2], 16), m[3]
             if m[0] in found or mod not in modules or not os.path.exists(modules[mod]):
                 continue
-            asked += 1
-            if asked > MAX_FRAMES:
+            if budget[0] <= 0:
                 return found
+            budget[0] -= 1
             if mod not in syms:
                 syms[mod] = _symbols(modules[mod])
             if fn not in syms[mod]:
@@ -70,9 +72,9 @@ def locate(lines, modules):
     return found
 
 
-def annotate(lines, modules):
+def annotate(lines, modules, budget=None):
     """lines with each known frame followed by its source location."""
-    where = locate(lines, modules)
+    where = locate(lines, modules, budget)
     if not where:
         return lines
     return [FRAME.sub(lambda m: f"{m[0]} ({where[m[0]]})" if m[0] in where else m[0], line)
@@ -80,9 +82,11 @@ def annotate(lines, modules):
 
 
 def annotate_outcome(outcome, modules):
-    """Decode the frames in every case log and kernel report of a run."""
+    """Decode the frames in every case log and kernel report of a run,
+    MAX_FRAMES lookups in all."""
+    budget = [MAX_FRAMES]
     for cases in outcome.cases.values():
         for case in cases.values():
-            case.log = annotate(case.log, modules)
+            case.log = annotate(case.log, modules, budget)
     for suite, reports in outcome.health.items():
-        outcome.health[suite] = [annotate(r, modules) for r in reports]
+        outcome.health[suite] = [annotate(r, modules, budget) for r in reports]

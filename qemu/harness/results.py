@@ -6,6 +6,7 @@ stopped. That case is marked crashed and every case still without a
 result runs again in a fresh boot, so one crash never loses the others.
 """
 import re
+import secrets
 
 from harness import ktap
 from harness.ktap import CRASHED, FAILED, PASSED, SKIPPED, Case
@@ -22,9 +23,12 @@ LOCKDEP = re.compile(r"possible recursive locking|possible circular locking|inco
                      r"lock held when returning to user space")
 # Lines of kernel reports a failed case's log takes at most.
 REPORT_LINES = 80
+# Reports kept for a suite's health: a flood of them says no more than these.
+MAX_REPORTS = 20
 # KUnit prints a failed check on the console the moment it fails, named
 # after its case; a case reported passed with such a line was forged.
 FAILED_AT = re.compile(r"# (\w+): (?:EXPECTATION|ASSERTION) FAILED at ")
+PANIC = "Kernel panic - not syncing"
 # The console lost lines (printk's buffer overran): an absence proves nothing.
 DROPPED = re.compile(r"printk messages dropped|messages suppressed")
 
@@ -45,17 +49,32 @@ def explained(note):
     return note
 
 
-def read_channel(text, secret):
+# Tokens a run has (each of /init's lines spends one), and their size.
+TOKENS = 400
+TOKEN_BYTES = 8
+
+
+def new_tokens():
+    return [secrets.token_hex(TOKEN_BYTES) for _ in range(TOKENS)]
+
+
+def read_channel(text, tokens):
     """Split the results channel into ({suite: ktap text}, [notes], done).
-    Only markers that carry the boot's secret count: /init knows it, the
-    modules under test never see it."""
+    Only markers that carry one of the run's tokens, each used once and in
+    order, count: /init has them, the modules under test never see one
+    before it is spent."""
     suites, notes, current, buf, done = {}, [], None, [], False
+    order = {t: i for i, t in enumerate(tokens)}
+    spent = -1
     for line in text.splitlines():
         m = MARK.match(line.strip("\r"))
-        if m and not m[1].startswith(secret + " "):
-            m = None
-        elif m:
-            m = [m[0], m[1][len(secret) + 1:]]
+        if m:
+            token, _, said = m[1].partition(" ")
+            if order.get(token, -1) > spent:
+                spent = order[token]
+                m = [m[0], said]
+            else:
+                m = None
         if m and current and m[1] == f"end suite {current}":
             suites[current] = "\n".join(buf) + "\n"
             current, buf = None, []
@@ -87,6 +106,10 @@ def contradicted(suite, cases, lines):
             failed.setdefault(m[1], line.strip())
     lossy = any(DROPPED.search(l) for l in lines)
     evidence = []
+    # KUnit starts a suite once a run; a second start was printed by a module.
+    starts = sum(l.rstrip() == f"    # Subtest: {suite}" for l in lines)
+    if starts > 1:
+        evidence.append(f"{suite}: the kernel log shows the suite starting {starts} times in one run")
     for case in cases:
         if case.status != PASSED:
             continue
@@ -124,17 +147,25 @@ class Outcome:
                 sel += [f"{suite}.{c}" for c in left]
         return sel
 
-    def add_boot(self, channel, console, timed_out, limit, secret, selection=None):
+    def add_boot(self, channel, console, timed_out, limit, tokens, selection=None):
         """Fold one boot's channels in; return True if it made progress.
         selection: the selectors (pending()) the boot ran, if not all; a
         case outside it is not this boot's to fail."""
         before = sum(len(c) for c in self.cases.values())
         ran = lambda suite, case: (selection is None or suite in selection
                                    or f"{suite}.{case}" in selection)
-        done_suites, notes, done = read_channel(channel, secret)
+        done_suites, notes, done = read_channel(channel, tokens)
         lines = [l.rstrip("\r") for l in console.splitlines()]
         self.this_boot = set()
         expected = dict(self.plan)
+        # /init says "done" and reboots: a run stopped by a panic cannot
+        # have said it, and one stopped by the time limit may not have.
+        if done and any(PANIC in l for l in lines):
+            self._void([f"the results channel says the run finished, but the kernel log "
+                        f"ends in a panic: \"{next(l for l in lines if PANIC in l).strip()}\""], ran)
+            done_suites, done = {}, False
+        elif done and timed_out:
+            done = False
         # Past a dirty mark, the kernel is not one to run more cases in.
         dirty = next((i for i, l in enumerate(lines) if DIRTY in l or LOCKDEP.search(l)), None)
         for note in notes:
@@ -246,6 +277,14 @@ class Outcome:
             self.notes.append(note)
         return bool(later)
 
+    def _report(self, suite, report):
+        """Keep a report of the suite's health, up to MAX_REPORTS."""
+        kept = self.health.setdefault(suite, [])
+        if len(kept) < MAX_REPORTS:
+            kept.append(report)
+        elif len(kept) == MAX_REPORTS:
+            kept.append([f"(more reports followed; the first {MAX_REPORTS} are shown)"])
+
     def _charge_strays(self, lines):
         """A report outside every suite's span of the console (a module's
         load or unload, or a span moved by a forged "# Subtest:" line)
@@ -256,7 +295,7 @@ class Outcome:
                 continue
             before = [suite for a, _b, suite in sorted(spans) if a < at]
             suite = before[-1] if before else self.plan[0][0]
-            self.health.setdefault(suite, []).append(report)
+            self._report(suite, report)
 
     def _charge_health(self, suite, lines):
         """Charge each kernel report in the suite's span of the console to
@@ -274,7 +313,7 @@ class Outcome:
         for at, report in ktap.located_reports(span):
             running = next((name for i, _n, name in marks if i > at), None) if orderly else None
             if running is None:
-                self.health.setdefault(suite, []).append(report)
+                self._report(suite, report)
                 continue
             why = "the kernel reported a problem while this case ran:"
             context = ktap.report_context(report)

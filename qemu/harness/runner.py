@@ -14,7 +14,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -58,7 +57,7 @@ class Boot(NamedTuple):
     secs: float         # QEMU's whole run
     start_secs: float   # until the guest had the payload: boot or restore
     restored: bool      # started from a saved VM, not booted
-    secret: str
+    tokens: list        # the one-time tokens of /init's lines
 
 
 def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
@@ -69,9 +68,9 @@ def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
     payload = os.path.join(workdir, f"payload-{n}.img")
     console = os.path.join(workdir, f"console-{n}.log")
     channel = os.path.join(workdir, f"results-{n}.log")
-    # The results channel's markers carry a secret each run makes anew:
-    # lines the student's module could print lack it (results.py).
-    secret = secrets.token_hex(16)
+    # The results channel's markers carry one-time tokens each run makes
+    # anew: lines the student's module could print lack them (results.py).
+    tokens = results.new_tokens()
     limit = KVM_START if accel == "kvm" else (limit or boot_limit())
     state = snapshot.saved(kdir, board, accel)
     while True:
@@ -85,7 +84,7 @@ def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
         try:
             secs, timed_out, started = vm.boot(
                 cmd, limit, channel, vm.qmp_restore(state) if state else (),
-                lambda: vm.payload_disk(kdir, payload, *payload_of(), secret=secret))
+                lambda: vm.payload_disk(kdir, payload, *payload_of(), tokens=tokens))
         except vm.HardwareError as e:
             # Like a panic: the console ends here, with QEMU's reason.
             with open(console, "a") as f:
@@ -112,7 +111,7 @@ def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
                     "so the run was stopped\n")
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
     return Boot(read(channel), read(console), timed_out, flooded, secs,
-                secs if started is None else started, bool(state), secret)
+                secs if started is None else started, bool(state), tokens)
 
 
 class Run(NamedTuple):
@@ -252,7 +251,7 @@ def fold(outcome, todo, done, stops, left):
     for (_n, sel, _only), run in zip(todo, done):
         crashed = outcome.crashed_suites()
         progress |= outcome.add_boot(run.channel, run.console, run.timed_out,
-                                     min(boot_limit(), left), run.secret, sel)
+                                     min(boot_limit(), left), run.tokens, sel)
         # A hang or a flood costs a whole run. The second in one suite
         # ends that suite: a driver that does it in every case costs two
         # runs a suite, not one a case, and the other suites still run.

@@ -123,11 +123,15 @@ def empty_disk(out):
         disk.truncate(PAYLOAD_DISK)
 
 
-def payload_disk(kernel_dir, out, plan, modules, tools=(), secret="-"):
+# The header's room, which /init wipes: the tokens fit in it.
+HEADER_MAX = 8 * 4096
+
+
+def payload_disk(kernel_dir, out, plan, modules, tools=(), tokens=("-",)):
     """Write the run's payload disk, or fill an empty_disk that a guest may
-    already be waiting on: a header line with the run's secret, which
-    /init wipes before it loads any module (results.py), then a cpio of the
-    plan and modules and programs in /kdkit, tools in /usr/bin."""
+    already be waiting on: a header line with the run's one-time tokens,
+    which /init wipes before it loads any module (results.py), then a cpio
+    of the plan and modules and programs in /kdkit, tools in /usr/bin."""
     with open(out + ".plan", "w") as f:
         f.write(plan)
     spec = [f"file /kdkit/plan {out}.plan 0644 0 0"]
@@ -135,7 +139,8 @@ def payload_disk(kernel_dir, out, plan, modules, tools=(), secret="-"):
     spec += [f"file /usr/bin/{os.path.basename(t)} {t} 0755 0 0" for t in tools]
     _cpio(kernel_dir, spec, out + ".cpio")
     os.unlink(out + ".plan")
-    header = f"KDKITPAY {secret}\n".encode()
+    header = f"KDKITPAY {' '.join(tokens)}\n".encode()
+    assert len(header) <= HEADER_MAX
     size = len(header) + os.path.getsize(out + ".cpio")
     if size > PAYLOAD_DISK:
         raise VmError(f"the run's modules and programs take {size >> 20} MB, more than the "

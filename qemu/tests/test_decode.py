@@ -4,7 +4,8 @@ import os
 import re
 
 import kdkit
-from harness import decode, kbuild, lab
+from harness import decode, kbuild, lab, results
+from harness.ktap import FAILED, Case
 from kernel import source as kernel_source
 
 KIT = lab.KIT
@@ -38,6 +39,14 @@ def test_thousands_of_fake_frames_cost_a_bounded_number_of_lookups(tmp_path, mon
     lines = [f" vser_read+{hex(i)}/0x100000 [vser_kunit]" for i in range(3000)]
     found = decode.locate(lines, {"vser_kunit": str(ko)})
     assert len(asked) == decode.MAX_FRAMES and len(found) == decode.MAX_FRAMES
+    # Spread over many cases and reports, the run's lookups are bounded too.
+    asked.clear()
+    outcome = results.Outcome([("s", [f"c{i}" for i in range(30)])])
+    outcome.cases["s"] = {f"c{i}": Case(f"c{i}", FAILED, lines[i * 100:(i + 1) * 100])
+                          for i in range(30)}
+    outcome.health["s"] = [lines[:50]] * 10
+    decode.annotate_outcome(outcome, {"vser_kunit": str(ko)})
+    assert len(asked) == decode.MAX_FRAMES
 
 
 def test_a_case_killed_for_time_shows_where_its_processes_wait(tmp_path, capsys):

@@ -121,3 +121,105 @@ def test_a_driver_that_switches_the_detectors_off_fails_the_case(tmp_path):
     assert g.points < g.max_points, g.notes
     assert "KASAN was switched off for this thread" in said, said
     assert "lockdep was switched off for this thread" in said, said
+
+
+# The attack that had full marks with no working driver: the marker /init
+# writes on the results channel is read back from the serial port's
+# transmit buffer (found through /init's open file 3, with no import);
+# results of the driver's own follow, marked with it, then "done", and a
+# restart ends the run before the real results come (kernel_restart() is
+# refused by the object check; the instructor's switch lets it through, as
+# another way to stop the machine would).
+TOKEN_THIEF = r"""#include <linux/fdtable.h>
+#include <linux/reboot.h>
+#include <linux/sched/signal.h>
+#include <linux/serial_core.h>
+#include <linux/tty.h>
+
+static struct tty_struct *results_channel(void)
+{
+	struct tty_struct *tty = NULL;
+	struct task_struct *p;
+
+	rcu_read_lock();
+	for_each_process(p) {
+		struct fdtable *fdt;
+		struct file *f;
+
+		if (!p->files)
+			continue;
+		fdt = files_fdtable(p->files);
+		f = fdt->max_fds > 3 ? rcu_dereference_raw(fdt->fd[3]) : NULL;
+		if (f && !strcmp(f->f_path.dentry->d_name.name, "ttyS1")) {
+			tty = ((struct tty_file_private *)f->private_data)->tty;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return tty;
+}
+
+static void put(struct tty_struct *tty, const char *mark, const char *text)
+{
+	char line[200];
+
+	if (mark)
+		snprintf(line, sizeof(line), "kdkit: %s %s\n", mark, text);
+	else
+		snprintf(line, sizeof(line), "%s\n", text);
+	tty->ops->write(tty, line, strlen(line));
+}
+
+static void forge(void)
+{
+	static const char * const ktap[] = {
+		"suite hello_greet", "KTAP version 1", "1..1", "    KTAP version 1",
+		"    # Subtest: hello_greet", "    1..5", "    ok 1 hello_greet_formats_name",
+		"    ok 2 hello_greet_null_name_returns_einval",
+		"    ok 3 hello_greet_empty_name_returns_einval",
+		"    ok 4 hello_greet_short_buffer_returns_enospc",
+		"    ok 5 hello_greet_exact_fit_succeeds", "ok 1 hello_greet", "end suite hello_greet",
+		"suite hello_module", "KTAP version 1", "1..1", "    KTAP version 1",
+		"    # Subtest: hello_module", "    1..2", "    ok 1 hello_module_init_then_exit_succeeds",
+		"    ok 2 hello_module_loads_twice", "ok 1 hello_module", "end suite hello_module",
+		"group 1 end", "done",
+	};
+	struct tty_struct *tty = results_channel();
+	char mark[40] = "", *buf, *p, *start;
+	int i;
+
+	if (!tty)
+		return;
+	buf = ((struct uart_state *)tty->driver_data)->xmit.buf;
+	p = strnstr(buf, " group 1 begin", UART_XMIT_SIZE);
+	if (!p)
+		return;
+	for (start = p; start > buf && start[-1] != ' '; start--)
+		;
+	memcpy(mark, start, min_t(size_t, p - start, sizeof(mark) - 1));
+	for (i = 0; i < ARRAY_SIZE(ktap); i++)
+		put(tty, strchr("sedg", ktap[i][0]) ? mark : NULL, ktap[i]);
+	kernel_restart(NULL);
+}
+
+ssize_t hello_greet(char *buf, size_t size, const char *name)
+{
+	forge();
+	return -EOPNOTSUPP;
+}
+
+static ssize_t hello_greet_unused(char *buf, size_t size, const char *name)
+"""
+
+
+def test_a_marker_read_back_from_the_serial_port_forges_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDKIT_ALLOW_IMPORTS", "kernel_restart")
+    text = solution("hello")
+    head = "ssize_t hello_greet(char *buf, size_t size, const char *name)\n"
+    text = text.replace(head, TOKEN_THIEF, 1).replace("hello_greet(greeting", "hello_greet_unused(greeting")
+    g = graded(tmp_path, "hello", text)
+    # The stolen marker was spent: the forged lines mark nothing, and each
+    # greet case stopped the run it was in; the entry points pass.
+    assert (g.points, g.flags) == (3, []), g.notes
+    channel = open(tmp_path / "out" / "student" / "hello" / "logs" / "results-1.log").read()
+    assert "    ok 1 hello_greet_formats_name" in channel, "the thief wrote nothing"

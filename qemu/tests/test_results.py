@@ -5,7 +5,7 @@ from harness import ktap, results
 from harness.ktap import CRASHED, FAILED, PASSED
 
 PLAN = [("alpha", ["a1", "a2"]), ("beta", ["b1", "b2", "b3"])]
-SECRET = "0a1b2c"
+SECRET = [f"{i:016x}" for i in range(100)]      # the run's one-time tokens
 
 
 def suite_ktap(name, cases):
@@ -14,13 +14,16 @@ def suite_ktap(name, cases):
     return "\n".join(lines + [f"ok 1 {name}"]) + "\n"
 
 
-def channel(*suites, done=True, secret=SECRET):
-    """What /init writes on the results channel: markers with the secret."""
-    k = f"kdkit: {secret}"
-    out = [f"{k} group 1 begin"]
+def channel(*suites, done=True, secret=SECRET, end=True, notes=()):
+    """What /init writes on the results channel: markers with the run's
+    tokens, one each, in order."""
+    tokens = iter(secret)
+    k = lambda: f"kdkit: {next(tokens)}"
+    out = [f"{k()} group 1 begin"]
     for name, cases in suites:
-        out += [f"{k} suite {name}", suite_ktap(name, cases).rstrip("\n"), f"{k} end suite {name}"]
-    out += [f"{k} group 1 end"] + ([f"{k} done"] if done else [])
+        out += [f"{k()} suite {name}", suite_ktap(name, cases).rstrip("\n"), f"{k()} end suite {name}"]
+    out += [f"{k()} {n}" for n in notes]
+    out += ([f"{k()} group 1 end"] if end else []) + ([f"{k()} done"] if done else [])
     return "\n".join(out) + "\n"
 
 
@@ -47,7 +50,7 @@ BUG: kernel NULL pointer dereference, address: 0000000000000000
 Call Trace:
  b2_fn+0x1/0x2
 """
-    o.add_boot(channel(done=False).replace(f"kdkit: {SECRET} group 1 end\n", ""), console, False, 60, SECRET)
+    o.add_boot(channel(done=False, end=False), console, False, 60, SECRET)
     assert o.cases["beta"]["b2"].status == CRASHED
     assert "BUG: kernel NULL pointer dereference" in "\n".join(o.cases["beta"]["b2"].log)
     # What the console said passed is not taken: it runs again.
@@ -101,8 +104,22 @@ def test_markers_without_the_secret_are_the_module_s_own():
     the boot's secret: its blocks are not results."""
     o = results.Outcome(PLAN)
     forged = channel(("alpha", [("a1", True), ("a2", True)]),
-                     ("beta", [("b1", True), ("b2", True), ("b3", True)]), secret="guess")
+                     ("beta", [("b1", True), ("b2", True), ("b3", True)]),
+                     secret=[f"{i:016x}" for i in range(1000, 1100)])
     o.add_boot(forged + channel(done=True), "", False, 60, SECRET)
+    assert o.counts()[PASSED] == 0
+
+
+def test_tokens_read_back_from_the_channel_are_spent():
+    """A module that reads the tokens /init already wrote (the serial
+    port's buffers hold them) and writes results with them after the real
+    ones: a spent token marks nothing."""
+    o = results.Outcome(PLAN)
+    real = channel(("alpha", [("a1", False), ("a2", False)]),
+                   ("beta", [("b1", False), ("b2", False), ("b3", False)]), done=False)
+    forged = channel(("alpha", [("a1", True), ("a2", True)]),
+                     ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    o.add_boot(real + forged, "", False, 60, SECRET)
     assert o.counts()[PASSED] == 0
 
 
@@ -118,8 +135,7 @@ def test_a_lost_result_line_is_not_blamed_on_a_failed_module_load():
     # beta's module (the userspace suites') failed to load; alpha ran, and
     # a2's result line was lost.
     o = results.Outcome(PLAN)
-    ch = channel(("alpha", [("a1", True)])).replace(
-        f"kdkit: {SECRET} group 1 end", f"kdkit: {SECRET} insmod beta.ko failed\nkdkit: {SECRET} group 1 end")
+    ch = channel(("alpha", [("a1", True)]), notes=["insmod beta.ko failed"])
     o.add_boot(ch, "    # Subtest: alpha\n    ok 1 a1\nok 1 alpha\n", False, 60, SECRET)
     assert "no result" in o.cases["alpha"]["a2"].log[0]
     assert "not run: insmod beta.ko failed" in o.cases["beta"]["b1"].log[0]
@@ -338,7 +354,7 @@ Call Trace:
  vser_timer_fn+0x10/0x20 [vser_kunit]
  call_timer_fn+0x20/0x100
 """
-    o.add_boot(channel(done=False).replace(f"kdkit: {SECRET} group 1 end\n", ""), console, False, 60, SECRET)
+    o.add_boot(channel(done=False, end=False), console, False, 60, SECRET)
     log = o.cases["alpha"]["a2"].log
     assert o.cases["alpha"]["a2"].status == CRASHED
     assert "came from an interrupt, not from the case's own thread" in log[1]
@@ -419,3 +435,41 @@ def test_a_log_that_lost_lines_proves_no_absence():
         "    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n    Expected x == 1, but\n"
         "    ok 1 a1\n", "** 12 printk messages dropped **\n"))
     assert o.flags == [] and o.counts()[PASSED] == 5
+
+
+def test_a_flood_of_reports_keeps_a_bounded_few():
+    """Thousands of reports outside every case (a driver's timer warning
+    each tick) keep MAX_REPORTS and a line saying more followed."""
+    report = "WARNING: CPU: 0 PID: 9 at lab.c:3 f+0x1/0x2\n" + "x\n" * 3
+    o = boot_with("kdkit: group 1 begin\n" + report * 3000 + FAILING_CONSOLE.split("\n", 1)[1]
+                  .replace("    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n    Expected x == 1, but\n", ""))
+    kept = o.health["alpha"]
+    assert len(kept) == results.MAX_REPORTS + 1 and "more reports followed" in kept[-1][0]
+
+
+def test_a_suite_started_twice_in_one_run_was_forged():
+    """A module that printed a whole run of its own beside the real one."""
+    o = boot_with(FAILING_CONSOLE.replace(
+        "    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n    Expected x == 1, but\n", "")
+        + "    # Subtest: beta\n    ok 1 b1\n    ok 2 b2\n    ok 3 b3\nok 2 beta\n")
+    assert o.flags == ["beta: the kernel log shows the suite starting 2 times in one run"]
+    assert o.counts()[PASSED] == 0
+
+
+def test_a_run_that_says_done_and_panics_was_forged():
+    console = FAILING_CONSOLE.replace(
+        "    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n    Expected x == 1, but\n", "")
+    o = boot_with(console + "Kernel panic - not syncing: stopped after forging\n")
+    assert o.flags and "ends in a panic" in o.flags[0]
+    assert o.counts()[PASSED] == 0
+
+
+def test_a_run_that_says_done_and_times_out_is_not_taken_as_finished():
+    o = results.Outcome(PLAN)
+    ch = channel(("alpha", [("a1", True), ("a2", True)]),
+                 ("beta", [("b1", True), ("b2", True), ("b3", True)]))
+    console = FAILING_CONSOLE.replace(
+        "    # a1: EXPECTATION FAILED at kunit/lab/lab_test.c:12\n    Expected x == 1, but\n", "")
+    o.add_boot(ch, console, True, 60, SECRET)
+    assert o.flags == [] and o.counts()[PASSED] == 5
+    assert "the run timed out after 60 s outside any test case" in o.notes

@@ -154,6 +154,9 @@ REFUSED = {
     "port-io-to-the-results-port": ("#include <linux/io.h>\n"
                                     "void forge(void) { outb('o', 0x2f8); }\n",
                                     "forge holds the port I/O instruction 'out'"),
+    "restarts-the-machine": ("#include <linux/reboot.h>\n"
+                             "void stop(void);\nvoid stop(void) { kernel_restart(NULL); }\n",
+                             "calls kernel_restart, which stops or restarts the machine"),
     "a-constructor": ("static void __attribute__((constructor)) __used early(void) { }\n",
                       "constructor early: code that would run before the tests"),
     # Linked into one module with the suites, a definition would take the
