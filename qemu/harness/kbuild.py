@@ -391,6 +391,13 @@ def _sandboxed(lab, srcdir, kernel_dir, side, link, jobs):
         out += _messages(text, origin)
         if code != 0 or why:
             raise LabError(out.rstrip() + f"\n{failed}" + (f": {why}" if why else ""))
+    # modpost wrote part of each module from the student's device tables.
+    generated = [os.path.join(link, f"{lab}_kunit.mod.o")]
+    generated += [os.path.join(link, "plain", f"{lab}.mod.o")] if with_user else []
+    problems = [p for g in generated
+                for p in objcheck.check_modpost(g, os.path.join(link, "kdkit.mod.o"))]
+    if problems:
+        raise ObjectRefused("\n".join(problems))
     return out, origin, with_user, unusual
 
 

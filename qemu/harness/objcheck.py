@@ -259,6 +259,44 @@ def _hidden_entries(obj, code):
     return found
 
 
+# What modpost's generated part of a module (<module>.mod.o) holds: the
+# module structure, its .modinfo, notes. A device table's string that
+# closed modpost's quotes would add code or data of its own there.
+MODPOST_SECTIONS = {".modinfo", ".gnu.linkonce.this_module", "__versions"}
+MODPOST_SYMBOLS = re.compile(r"^(__this_module|____versions|__UNIQUE_ID_\w+|_note_\d+)$")
+MODPOST_INFO = {"alias", "depends", "name", "vermagic", "retpoline", "intree", "srcversion",
+                "import_ns"}
+
+
+def check_modpost(mod_o, reference):
+    """Refusals for a module's generated part, mod_o, against the kit's
+    own (reference, a .mod.o modpost made from the kit's sources alone)."""
+    name = os.path.basename(mod_o)
+    problems = []
+    sizes, ref_sizes = _section_sizes(mod_o), _section_sizes(reference)
+    table = dict(_section_table(mod_o))
+    for sec, size in sizes.items():
+        if "A" not in table.get(sec, "") or sec.startswith(".note") or sec in (".modinfo", "__versions"):
+            continue
+        if size != ref_sizes.get(sec, 0):
+            problems.append(f"{name}: section {sec} holds {size} bytes where modpost writes "
+                            f"{ref_sizes.get(sec, 0)}: a device table's string wrote C into the module")
+    for f in (l.split() for l in _tool("nm", mod_o).splitlines()):
+        if len(f) == 3 and not MODPOST_SYMBOLS.match(f[2]):
+            problems.append(f"{name}: defines {f[2]}, which modpost never writes: a device "
+                            "table's string wrote C into the module")
+        elif len(f) == 2 and f[1] not in MODULE_ENTRIES:
+            problems.append(f"{name}: calls {f[1]}, which modpost never writes")
+    info = subprocess.run(["objcopy", "-O", "binary", "--only-section=.modinfo", mod_o, "/dev/stdout"],
+                          capture_output=True, timeout=TOOL_SECONDS).stdout
+    keys = [entry.split(b"=", 1)[0].decode("ascii", "replace")
+            for entry in info.split(b"\0") if entry]
+    for key in sorted(set(keys)):
+        if key not in MODPOST_INFO or (key in ("name", "vermagic") and keys.count(key) > 1):
+            problems.append(f"{name}: .modinfo holds '{key}' where modpost writes none or one")
+    return problems
+
+
 def denied(sym):
     """Why a driver may not call sym, or None."""
     return next((why for why, names in DENIED if any(fnmatch.fnmatchcase(sym, p) for p in names)),

@@ -365,3 +365,20 @@ def test_asm_made_by_pasting_does_not_compile(tmp_path):
     g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
     assert g.points == 0, g.notes
     assert any('attempt to use poisoned "__asm__"' in n for n in g.notes), g.notes
+
+
+def test_a_device_table_string_that_writes_code_into_the_module_is_refused(tmp_path):
+    """modpost copies a device table's strings into the module's generated
+    part (<module>.mod.c) unescaped: a compatible string that closes the
+    quotes writes code there, after the object check. The generated part
+    is checked against the kit's own."""
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hello.c").write_text(solution_with("") + "\n#include <linux/mod_devicetable.h>\n"
+        "static const struct of_device_id smuggled_ids[] = {\n"
+        '\t{ .compatible = "x\\");asm(\\".pushsection\\\\t.text\\\\n.byte\\\\t0xee,0xc3\\\\n'
+        '.popsection\\");MODULE_ALIAS(\\"y" },\n\t{}\n};\nMODULE_DEVICE_TABLE(of, smuggled_ids);\n')
+    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    assert g.points == 0, g.notes
+    assert any("hello_kunit.mod.o: section .text holds 4 bytes where modpost writes 0" in n
+               for n in g.notes), g.notes
