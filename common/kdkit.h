@@ -34,6 +34,9 @@ void kdkit_driver_exit(void);
 void kdkit_left_baseline(void);
 /* Fails a case that switched KASAN or lockdep off (kdkit_switches.c). */
 void kdkit_switches_wrap(struct kunit_suite **suites, int n);
+int kdkit_switches_init(void);
+void kdkit_switches_cleanup(void);
+#define KDKIT_SWITCHED_OFF "kdkit: the detectors were switched off:"
 void kdkit_left_check(void);
 /* Fail @test if the last kdkit_driver_exit() left a name registered. */
 void kdkit_expect_exit_left_nothing(struct kunit *test);

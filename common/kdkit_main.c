@@ -225,12 +225,20 @@ static struct notifier_block kdkit_module_nb = {
 
 static int __init kdkit_init(void)
 {
-	return register_module_notifier(&kdkit_module_nb);
+	int ret = kdkit_switches_init();
+
+	if (ret)
+		return ret;
+	ret = register_module_notifier(&kdkit_module_nb);
+	if (ret)
+		kdkit_switches_cleanup();
+	return ret;
 }
 
 static void __exit kdkit_exit(void)
 {
 	unregister_module_notifier(&kdkit_module_nb);
+	kdkit_switches_cleanup();
 	kdkit_leak_cleanup();
 	kdkit_fail_cleanup();
 }

@@ -99,7 +99,7 @@ HEALTH = re.compile(
     r"KASAN:|UBSAN:|possible recursive locking|possible circular locking|"
     r"inconsistent lock state|DMA-API:|unreferenced object|suspected memory leak|"
     r"INFO: task .* blocked for more than|watchdog: BUG: soft lockup|"
-    r"qemu: hardware error:|kdkit: the kernel log passed)")
+    r"qemu: hardware error:|kdkit: the kernel log passed|kdkit: the detectors were switched off)")
 # Any other report the kernel makes with a call trace counts too (lockdep's
 # "INFO: trying to register non-static key", x86's "iounmap: bad address",
 # list and refcount corruption...): a correct driver makes the kernel

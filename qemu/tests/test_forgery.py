@@ -5,6 +5,8 @@ on the kernel log as it happens; the results channel must agree with it.
 These boot QEMU, so they need 'make setup' first."""
 import os
 
+import pytest
+
 from grader import grade
 from harness import lab
 
@@ -111,16 +113,36 @@ SWITCHES_OFF = """ssize_t hello_greet(char *buf, size_t size, const char *name)
 """
 
 
-def test_a_driver_that_switches_the_detectors_off_fails_the_case(tmp_path):
+# ... or for a kworker, through a work item of its own.
+SWITCHES_OFF_ELSEWHERE = """static void quiet(struct work_struct *w)
+{
+	current->kasan_depth++;
+}
+
+static DECLARE_WORK(quiet_work, quiet);
+
+ssize_t hello_greet(char *buf, size_t size, const char *name)
+{
+	schedule_work(&quiet_work);
+	flush_work(&quiet_work);
+"""
+
+
+@pytest.mark.parametrize("code, says", [
+    (SWITCHES_OFF, ["KASAN was switched off for this thread",
+                    "lockdep was switched off for this thread"]),
+    (SWITCHES_OFF_ELSEWHERE, ["had the detectors switched off (KASAN's kasan_depth 1"]),
+])
+def test_a_driver_that_switches_the_detectors_off_fails_the_case(tmp_path, code, says):
     text = solution("hello")
     head = "ssize_t hello_greet(char *buf, size_t size, const char *name)\n{\n"
     assert head in text
-    g = graded(tmp_path, "hello", "#include <linux/sched.h>\n" + text.replace(head, SWITCHES_OFF, 1),
-               strict=True)
+    g = graded(tmp_path, "hello", "#include <linux/sched.h>\n#include <linux/workqueue.h>\n"
+               + text.replace(head, code, 1), strict=True)
     said = "\n".join(l for lines in g.details.values() for l in lines)
     assert g.points < g.max_points, g.notes
-    assert "KASAN was switched off for this thread" in said, said
-    assert "lockdep was switched off for this thread" in said, said
+    for line in says:
+        assert line in said, said
 
 
 # The attack that had full marks with no working driver: the marker /init
@@ -223,3 +245,18 @@ def test_a_marker_read_back_from_the_serial_port_forges_nothing(tmp_path, monkey
     assert (g.points, g.flags) == (3, []), g.notes
     channel = open(tmp_path / "out" / "student" / "hello" / "logs" / "results-1.log").read()
     assert "    ok 1 hello_greet_formats_name" in channel, "the thief wrote nothing"
+
+
+def test_a_process_left_with_the_detectors_off_fails_its_case(tmp_path):
+    """The userspace suite's processes run the driver outside any KUnit
+    case: one that ends with KASAN switched off is reported on the kernel
+    log as it exits, and its case fails."""
+    text = solution("vser")
+    head = "static int vser_open(struct inode *inode, struct file *filp)\n{\n"
+    assert head in text
+    text = text.replace(head, head + "\tif (!(current->flags & PF_KTHREAD))\n"
+                        "\t\tcurrent->kasan_depth++;\n", 1)
+    g = graded(tmp_path, "vser", text, strict=True)
+    report = open(tmp_path / "out" / "student" / "vser" / "report.txt").read()
+    assert g.points < g.max_points, g.notes
+    assert "kdkit: the detectors were switched off: vser_user" in report, report[-3000:]
