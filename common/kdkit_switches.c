@@ -101,7 +101,8 @@ static void kdkit_check_others(struct kunit *test)
 		if (!(IS_ENABLED(CONFIG_KASAN) || IS_ENABLED(CONFIG_LOCKDEP)) ||
 		    !kdkit_switched_off(t, &kasan, &lockdep))
 			continue;
-		KUNIT_FAIL(test, "the task %s (pid %d) had the detectors switched off (KASAN's kasan_depth %u, lockdep's lockdep_recursion %u): the tests need them on",
+		KUNIT_FAIL(test,
+			   "the task %s (pid %d) had the detectors switched off (KASAN's kasan_depth %u, lockdep's lockdep_recursion %u): the tests need them on",
 			   t->comm, t->pid, kasan, lockdep);
 	}
 	rcu_read_unlock();
@@ -120,20 +121,23 @@ static void kdkit_case_exit(struct kunit *test)
 	kdkit_switches_read(&now);
 #if defined(CONFIG_KASAN_GENERIC) || defined(CONFIG_KASAN_SW_TAGS)
 	if (now.kasan_depth != at_start.kasan_depth) {
-		KUNIT_FAIL(test, "KASAN was switched off for this thread (task_struct's kasan_depth went from %u to %u): the tests need it on",
+		KUNIT_FAIL(test,
+			   "KASAN was switched off for this thread (task_struct's kasan_depth went from %u to %u): the tests need it on",
 			   at_start.kasan_depth, now.kasan_depth);
 		current->kasan_depth = at_start.kasan_depth;
 	}
 #endif
 #ifdef CONFIG_LOCKDEP
 	if (now.lockdep_recursion != at_start.lockdep_recursion) {
-		KUNIT_FAIL(test, "lockdep was switched off for this thread (task_struct's lockdep_recursion went from %u to %u): the tests need it on",
+		KUNIT_FAIL(test,
+			   "lockdep was switched off for this thread (task_struct's lockdep_recursion went from %u to %u): the tests need it on",
 			   at_start.lockdep_recursion, now.lockdep_recursion);
 		current->lockdep_recursion = at_start.lockdep_recursion;
 	}
 #endif
 	if (at_start.debug_locks && !now.debug_locks)
-		KUNIT_FAIL(test, "lockdep went off while this case ran (debug_locks is 0): it reported a problem, or was switched off");
+		KUNIT_FAIL(test,
+			   "lockdep went off while this case ran (debug_locks is 0): it reported a problem, or was switched off");
 	kdkit_check_others(test);
 }
 
@@ -153,7 +157,8 @@ static int kdkit_exit_pre(struct kprobe *p, struct pt_regs *regs)
 	lockdep = current->lockdep_recursion - (in_nmi() ? LOCKDEP_OFF : 0);
 #endif
 	if (kasan || lockdep)
-		pr_err(KDKIT_SWITCHED_OFF " %s (pid %d) ended with KASAN's kasan_depth %u, lockdep's lockdep_recursion %u\n",
+		pr_err(KDKIT_SWITCHED_OFF
+		       " %s (pid %d) ended with KASAN's kasan_depth %u, lockdep's lockdep_recursion %u\n",
 		       current->comm, current->pid, kasan, lockdep);
 	return 0;
 }

@@ -353,7 +353,8 @@ def interface(student_objects, kit_objects, taken_names):
 def localize(obj, keep, out):
     """Write obj to out with every global it defines but those in keep made local."""
     with open(out + ".keep", "w") as f:
-        f.write("".join(f"{name}\n" for name in sorted(keep)))
+        # objcopy refuses an empty list: a name no C code can define.
+        f.write("".join(f"{name}\n" for name in sorted(keep) or [".kdkit.none"]))
     try:
         subprocess.run(["objcopy", f"--keep-global-symbols={out}.keep", obj, out],
                        capture_output=True, check=True, timeout=TOOL_SECONDS)

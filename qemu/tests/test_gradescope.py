@@ -113,12 +113,13 @@ def test_a_pack_from_another_compiler_is_refused(tmp_path):
 
 
 def test_the_bundle_refuses_a_hostile_build_and_shows_why(tmp_path):
-    """A file that embeds a host file builds nowhere: the student sees the
-    compiler's own lines, and no line of the file."""
+    """A file that embeds a host file (with an assembler directive) is
+    refused before it builds: the student sees why, and no line of the
+    host's file."""
     root, _names = unpacked(tmp_path)
     hostile = 'asm(".section .rodata\\n.incbin \\"/etc/passwd\\"\\n.previous");\n' + solution()
     _run, results, text = autograde(root, dict(os.environ, KDKIT_GS_ROOT=str(root)), hostile)
     assert results["score"] == 0
-    assert "file not found: /etc/passwd" in text
+    assert "hello.c:1: inline assembly ('asm')" in text
     with open("/etc/passwd") as f:
         assert f.readline().strip() not in text
