@@ -58,6 +58,7 @@ class Boot(NamedTuple):
     start_secs: float   # until the guest had the payload: boot or restore
     restored: bool      # started from a saved VM, not booted
     tokens: list        # the one-time tokens of /init's lines
+    limit: float        # the wall-clock limit it ran under
 
 
 def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
@@ -111,7 +112,7 @@ def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
                     "so the run was stopped\n")
     read = lambda p: open(p, errors="replace").read() if os.path.exists(p) else ""
     return Boot(read(channel), read(console), timed_out, flooded, secs,
-                secs if started is None else started, bool(state), tokens)
+                secs if started is None else started, bool(state), tokens, limit)
 
 
 class Run(NamedTuple):
@@ -226,7 +227,7 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
             slowest_start = max(run.start_secs for run in done)
             start_secs += slowest_start
             tests_secs += wall - slowest_start
-            fold(outcome, todo, done, stops, left)
+            fold(outcome, todo, done, stops)
             restores += sum(run.restored for run in done)
             if moot:
                 outcome.settle(moot(outcome), "an item it counts for has already failed, "
@@ -244,14 +245,14 @@ def run_lab(lab, srcdir, strict=False, bdir=None, runs=None, sandboxed=False, vm
                workdir)
 
 
-def fold(outcome, todo, done, stops, left):
+def fold(outcome, todo, done, stops):
     """Add a round's runs to outcome; give up on what cannot finish. stops
     counts each suite's hangs and floods."""
     progress = False
     for (_n, sel, _only), run in zip(todo, done):
         crashed = outcome.crashed_suites()
-        progress |= outcome.add_boot(run.channel, run.console, run.timed_out,
-                                     min(boot_limit(), left), run.tokens, sel)
+        progress |= outcome.add_boot(run.channel, run.console, run.timed_out, run.limit,
+                                     run.tokens, sel)
         # A hang or a flood costs a whole run. The second in one suite
         # ends that suite: a driver that does it in every case costs two
         # runs a suite, not one a case, and the other suites still run.

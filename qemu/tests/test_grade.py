@@ -5,6 +5,7 @@ import concurrent.futures
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -195,3 +196,24 @@ def test_an_endless_loop_in_read_costs_only_what_reads(tmp_path):
     # Init, its unwinding, exit, the ioctls and the parameters do not
     # read: 2 + 4 + 1 + 3 + 2 of 25.
     assert seen == {12}
+
+
+def test_a_spin_with_interrupts_off_is_stopped_by_the_time_limit(tmp_path, monkeypatch):
+    """No detector in the guest sees a CPU that spins with its interrupts
+    off: the run's wall-clock limit stops it, and the message gives the
+    limit the run had (never a figure of what was left after it)."""
+    from harness import runner
+    monkeypatch.setattr(runner, "TIMEOUT", 10.0)
+    monkeypatch.setattr(runner, "LAB_BUDGET", 12.0)
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    text = open(os.path.join(KIT, "solutions", "hello", "hello.c")).read()
+    head = "ssize_t hello_greet(char *buf, size_t size, const char *name)\n{\n"
+    (submission / "hello.c").write_text(text.replace(
+        head, head + "\tlocal_irq_disable();\n\tfor (;;)\n\t\tcpu_relax();\n", 1))
+    got, g = grade_hello(submission, tmp_path / "out")
+    said = "\n".join(g.notes + [l for lines in g.details.values() for l in lines])
+    assert got == 0, said
+    limit = 10 * runner.machine.slowness()
+    assert f"the run timed out after {limit:.0f} s" in said, said
+    assert not re.search(r"after -?0 s", said), said
