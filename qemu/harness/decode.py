@@ -42,16 +42,24 @@ def _where(ko, section, addr):
     return [(fn, loc.split(" (discriminator")[0]) for fn, loc in pairs if not loc.startswith("??")]
 
 
+def _exact(line):
+    """Whether the frames of a report line stand for the instruction itself
+    (the faulting RIP, a WARNING's address), not a return address."""
+    return "RIP:" in line or line.lstrip().startswith("WARNING:")
+
+
 def locate(lines, modules, budget=None):
-    """{frame text: its source location} for the frames in lines of the
-    given modules ({module name: .ko path}); budget, a one-item list of the
-    lookups a whole run may still make (MAX_FRAMES if not given)."""
+    """{(frame text, exact): its source location} for the frames in lines
+    of the given modules ({module name: .ko path}); budget, a one-item
+    list of the lookups a whole run may still make (MAX_FRAMES if not
+    given)."""
     found, syms = {}, {}
     budget = budget if budget is not None else [MAX_FRAMES]
     for line in lines:
+        exact = _exact(line)
         for m in FRAME.finditer(line):
             fn, off, mod = m[1], int(m[2], 16), m[3]
-            if m[0] in found or mod not in modules or not os.path.exists(modules[mod]):
+            if (m[0], exact) in found or mod not in modules or not os.path.exists(modules[mod]):
                 continue
             if budget[0] <= 0:
                 return found
@@ -62,13 +70,13 @@ def locate(lines, modules, budget=None):
                 continue
             section, value = syms[mod][fn]
             # A return address is the instruction after the call: look one
-            # byte back, as the kernel's decoder does, except for the
-            # faulting instruction itself (offset 0 stays).
-            chain = _where(modules[mod], section, value + max(off - 1, 0))
+            # byte back, as the kernel's decoder does; the faulting
+            # instruction itself is looked up where it is.
+            chain = _where(modules[mod], section, value + (off if exact else max(off - 1, 0)))
             if chain:
                 inner_fn, inner = chain[0]
-                found[m[0]] = (f"{inner_fn}() at {inner}, inlined" if inner_fn != fn and len(chain) > 1
-                               else inner)
+                found[(m[0], exact)] = (f"{inner_fn}() at {inner}, inlined"
+                                        if inner_fn != fn and len(chain) > 1 else inner)
     return found
 
 
@@ -77,8 +85,12 @@ def annotate(lines, modules, budget=None):
     where = locate(lines, modules, budget)
     if not where:
         return lines
-    return [FRAME.sub(lambda m: f"{m[0]} ({where[m[0]]})" if m[0] in where else m[0], line)
-            for line in lines]
+    out = []
+    for line in lines:
+        exact = _exact(line)
+        out.append(FRAME.sub(lambda m: f"{m[0]} ({where[(m[0], exact)]})"
+                             if (m[0], exact) in where else m[0], line))
+    return out
 
 
 def annotate_outcome(outcome, modules):

@@ -2,6 +2,9 @@
 decoded to file:line with the debug information the modules are built with."""
 import os
 import re
+import subprocess
+
+import pytest
 
 import kdkit
 from harness import decode, kbuild, lab, results
@@ -92,3 +95,45 @@ def test_the_readmes_leak_report_is_what_a_run_prints(tmp_path, capsys, monkeypa
         assert loose(line) in got, line
     # Where the kit's own report comes from is exact.
     assert next(l for l in readme_example() if "EXPECTATION FAILED" in l) in out.splitlines()
+
+
+def _lines_by_offset(ko, fn):
+    """{offset in fn: source line} for each instruction of fn, in order."""
+    out = subprocess.run(["objdump", "-d", "-l", "--no-show-raw-insn", f"--disassemble={fn}", ko],
+                         capture_output=True, text=True).stdout
+    start, line, found = None, None, {}
+    for text in out.splitlines():
+        m = re.match(r"^([0-9a-f]+) <", text)
+        if m:
+            start = int(m[1], 16)
+        m = re.match(r"^(/\S+:\d+)", text)
+        if m:
+            line = m[1]
+        m = re.match(r"^\s+([0-9a-f]+):\s", text)
+        if m and start is not None and line:
+            found[int(m[1], 16) - start] = line
+    return found
+
+
+@pytest.mark.parametrize("lab_name", ["hello", "vser", "fsled", "dma"])
+def test_the_faulting_instruction_is_named_by_its_own_line(tmp_path, lab_name):
+    """A crash's RIP is the faulting instruction itself, not a return
+    address: it is looked up where it is, so a fault in the middle of a
+    function names its own line, not the line of the instruction before."""
+    built, _warnings, _origin = kbuild.build(lab_name, os.path.join(KIT, "solutions", lab_name),
+                                          kernel_source.kernel_dir("fast"), str(tmp_path / "b"))
+    mod = os.path.basename(built.module)[:-3]
+    for fn in decode._symbols(built.module):
+        by_offset = _lines_by_offset(built.module, fn)
+        offsets = sorted(by_offset)
+        # An instruction whose line is not the one of the instruction before it.
+        turn = next((b for a, b in zip(offsets, offsets[1:])
+                     if by_offset[a].rsplit(":", 1)[1] != by_offset[b].rsplit(":", 1)[1]), None)
+        if turn:
+            break
+    frame = f"{fn}+{turn:#x}/0x1000 [{mod}]"
+    rip, trace = decode.annotate([f"RIP: 0010:{frame}", f" {frame}"], {mod: built.module})
+    own = by_offset[turn].rsplit(":", 1)[1]
+    before = by_offset[max(o for o in offsets if o < turn)].rsplit(":", 1)[1]
+    assert rip.endswith(f".c:{own})"), (rip, own)
+    assert trace.endswith(f".c:{before})"), (trace, before)    # a return address: the call
