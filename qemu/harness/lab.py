@@ -152,8 +152,10 @@ def patched_solution(lab, patch, dest):
     for f in student_files(lab):
         shutil.copyfile(os.path.join(base, f), os.path.join(dest, f))
     with open(patch) as p:
-        proc = subprocess.run(["patch", "-s", "-p1", "-d", dest], stdin=p,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # No fuzz: a patch that only applies loosely has drifted from the
+        # code it was written for, and may no longer make its defect.
+        proc = subprocess.run(["patch", "-s", "-p1", "-F0", "--no-backup-if-mismatch", "-d", dest],
+                              stdin=p, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         raise LabError(f"{patch} no longer applies to {os.path.relpath(base, KIT)}; update it\n{proc.stdout}")
     return dest

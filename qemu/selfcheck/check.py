@@ -198,10 +198,35 @@ def strict_build_step(lab):
         verdict(f"{lab} solution builds {how} clean with W=1 and sparse", "warning" not in out, out)
 
 
+def mutant_judged(lab, name, g, strict):
+    """(caught, message) for one grade of a mutant, or None to try the next
+    kernel. A mutant is caught only by a failing case of the kit's tests
+    (or a kernel report): one that does not build, is refused, is flagged
+    as forged, or loses points only to the time budget or a boot that made
+    no progress shows nothing about the tests, and says which."""
+    lost = [s for s in g.scores if not s.passed]
+    if g.flags:
+        return False, f"{lab} mutant {name} was flagged as forged results: " + g.flags[0]
+    if any(s.why.startswith("refused") for s in lost):
+        return False, f"{lab} mutant {name} is refused, not caught by its tests: " + "; ".join(g.notes)
+    if any(s.why == f"{lab} did not build" for s in lost):
+        return False, f"{lab} mutant {name} does not build: " + " ".join(g.notes[1:4])
+    by_case = [s for s in lost if not s.why.startswith("needs ")
+               and not g.details.get(s.item.name, [""])[0].startswith("not run:")]
+    if by_case:
+        where = " (strict kernel only)" if strict else ""
+        return True, (f"{lab} mutant {name} is caught{where}: loses {g.max_points - g.points:g} of "
+                      f"{g.max_points:g} points, first at '{by_case[0].item.name}' ({by_case[0].why})")
+    if lost:
+        return False, (f"{lab} mutant {name} loses points only to cases that never ran: "
+                       + g.details.get(lost[0].item.name, [lost[0].why])[0])
+    return None
+
+
 def mutant_step(lab, patch):
-    """The solution with one defect must lose points under the lab's rubric:
-    fast kernel first, then the strict one (KASAN, lockdep) for what only it
-    can see."""
+    """The solution with one defect must lose points under the lab's rubric,
+    to a failing case: fast kernel first, then the strict one (KASAN,
+    lockdep) for what only it can see."""
     name = os.path.basename(patch)[:-len(".patch")]
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "submission")
@@ -214,16 +239,11 @@ def mutant_step(lab, patch):
         for strict in (False, True):
             with contextlib.redirect_stdout(io.StringIO()):
                 g = grade.grade_lab("mutant", lab, src, os.path.join(tmp, "out"), strict)
-            lost = [s for s in g.scores if not s.passed]
-            if any(s.why.startswith("refused") for s in lost):
-                verdict(f"{lab} mutant {name} is caught by its tests, not refused", False,
-                        "\n".join(g.notes))
-                return
-            if lost:
-                where = " (strict kernel only)" if strict else ""
-                verdict(f"{lab} mutant {name} is caught{where}: loses {g.max_points - g.points:g} "
-                        f"of {g.max_points:g} points, first at '{lost[0].item.name}' ({lost[0].why})",
-                        True)
+            judged = mutant_judged(lab, name, g, strict)
+            if judged:
+                caught, message = judged
+                verdict(message if caught else f"{lab} mutant {name} is caught", caught,
+                        "" if caught else message)
                 return
     verdict(f"{lab} mutant {name} is caught", False, "full marks on both kernels: " + "; ".join(g.notes))
 

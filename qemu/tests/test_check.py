@@ -1,0 +1,58 @@
+"""make check's own verdicts (selfcheck/check.py): a mutant counts as
+caught only when a failing case of the kit's tests caught it."""
+import pytest
+
+from grader import grade, rubric
+from selfcheck import check
+
+ITEMS = [rubric.Item("reads", (("vser_fops", "vser_read_works"),), 5, "hint"),
+         rubric.Item("writes", (("vser_fops", "vser_write_works"),), 5, "hint")]
+
+
+def graded(whys, notes=(), details=None, flags=()):
+    scores = [rubric.Score(item, 0 if why else item.points, not why, why)
+              for item, why in zip(ITEMS, whys)]
+    return grade.LabGrade("vser", scores, list(notes), {}, "", details or {}, list(flags))
+
+
+@pytest.mark.parametrize("g, says", [
+    (graded(["vser did not build", "vser did not build"], ["vser did not build:", "vser.c:3: error"]),
+     "does not build"),
+    (graded(["refused: vser.o: calls filp_open", "refused: vser.o: calls filp_open"]), "is refused"),
+    (graded(["vser_fops.vser_read_works: FAILED", ""],
+            details={"reads": ["not run: the lab's 120 s of boots ran out"]}),
+     "loses points only to cases that never ran"),
+    (graded(["vser_fops.vser_read_works: FAILED", ""],
+            details={"reads": ["not run: a boot made no progress, so the harness gave up"]}),
+     "loses points only to cases that never ran"),
+    (graded(["vser_fops.vser_read_works: FAILED", ""], flags=["vser_fops.vser_read_works: forged"]),
+     "was flagged as forged"),
+])
+def test_a_mutant_not_caught_by_a_failing_case_is_not_caught(g, says):
+    caught, message = check.mutant_judged("vser", "m", g, False)
+    assert not caught and says in message, message
+
+
+def test_a_mutant_a_failing_case_catches_is_caught():
+    g = graded(["vser_fops.vser_read_works: FAILED", ""],
+               details={"reads": ["# vser_read_works: EXPECTATION FAILED at vser_fops_test.c:9"]})
+    caught, message = check.mutant_judged("vser", "m", g, True)
+    assert caught and "is caught (strict kernel only): loses 5 of 10 points" in message
+    assert check.mutant_judged("vser", "m", graded(["", ""]), False) is None
+
+
+def test_a_patch_that_applies_only_with_fuzz_is_refused(tmp_path):
+    """A mutant whose context drifted from the solution may no longer make
+    its defect: it must be updated, not applied loosely."""
+    from harness import lab
+    patch = next(iter(lab.mutants("vser").values()))
+    lines = open(patch).read().split("\n")
+    # Change the first context line of the first hunk, as an edit beside it would.
+    at = next(i for i, l in enumerate(lines) if l.startswith("@@")) + 1
+    assert lines[at].startswith(" ")
+    lines[at] = " " + lines[at][1:] + " /* drifted */"
+    fuzzy = tmp_path / "fuzzy.patch"
+    fuzzy.write_text("\n".join(lines))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(lab.LabError, match="no longer applies"):
+        lab.patched_solution("vser", str(fuzzy), str(tmp_path / "out"))
