@@ -92,6 +92,6 @@ docs: ## the course in docs/_build/html [AUDIENCE=instructor: with solutions]
 distro-check: ## the README's commands in a fresh minbase chroot, as root: DISTRO=bookworm|trixie [MODE=test|gradescope|gradescope-docker|container]
 	@bash qemu/selfcheck/distro-check.sh "$(DISTRO)" "$(or $(MODE),test)"
 
-check: setup ## the kit's own tests; ends with "N passed, N failed"
+check: setup ## the kit's own tests; ends with "N passed, N failed, N skipped"
 	@PYTHON="$(PYTHON)" bash qemu/deps.sh grade check docs
 	@$(module) selfcheck.check

@@ -68,7 +68,10 @@ def parse_suite(text):
             mine, lost = _split_log(log, m[3])
             # The lost case's lines name it: they are its, not the next's.
             cases += [Case(other, FAILED, [LOST] + lines) for other, lines in lost.items()]
-            cases.append(Case(m[3], _status(m[1], m[4]), mine))
+            status = _status(m[1], m[4])
+            # A skip says why on its result line: the reader needs it.
+            why = [f"skipped: {m[5] or 'no reason given'}"] if status == SKIPPED else []
+            cases.append(Case(m[3], status, why + mine))
             log = []
         else:
             log.append(body)

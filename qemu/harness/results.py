@@ -398,6 +398,8 @@ def report_lines(outcome, home=lambda line: line):
         for c in cases:
             case = outcome.cases[suite].get(c)
             lines.append(f"[{case.status}] {c}")
+            if case.status == SKIPPED and case.log:
+                lines.append(f"    {home(case.log[0])}")
             if case.status in (FAILED, CRASHED):
                 bad = True
                 lines += [f"    {home(line)}" for line in case.log]

@@ -1,4 +1,4 @@
-"""make check: the kit's own tests, totalled in one "N passed, N failed" line.
+"""make check: the kit's own tests, totalled in one "N passed, N failed, N skipped" line.
 
 1. the harness's unit and end-to-end tests (pytest, qemu/tests), and its
    unit tests and one hello run under the oldest Python found (3.9 or
@@ -42,8 +42,9 @@ from selfcheck import doccheck, imports
 
 KIT = labmod.KIT
 
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed")
-totals = {"passed": 0, "failed": 0}
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?")
+totals = {"passed": 0, "failed": 0, "skipped": 0}
+skips = []      # what was skipped, and why: make check's last lines name each
 
 
 def run(cmd, env=None):
@@ -57,12 +58,18 @@ def verdict(name, ok, detail=""):
         print("    " + detail.rstrip().replace("\n", "\n    "))
 
 
+def skipped(name, why, n=1):
+    totals["skipped"] += n
+    skips.append(f"{name}: {why}" + (f" ({n})" if n > 1 else ""))
+    print(f"[SKIPPED] {name}: {why}")
+
+
 def start_pytest():
     """The harness tests, started now to run beside the other steps (two
     cores nearly halve make check): pytest_step() reports them. Their
     output goes to a file, which no pipe's size limits."""
     out = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
                              "qemu/tests"], cwd=KIT, stdout=out, stderr=subprocess.STDOUT, text=True)
     return proc, out
 
@@ -78,6 +85,13 @@ def pytest_step(started):
     totals["passed"] += passed
     totals["failed"] += failed
     print(f"[{'PASSED' if proc.returncode == 0 else 'FAILED'}] harness tests: {last}")
+    # pytest -rs: "SKIPPED [2] qemu/tests/test_x.py:35: why".
+    for n, where, why in re.findall(r"^SKIPPED \[(\d+)\] (\S+?):\d+: (.*)$", text, re.M):
+        skipped(f"harness tests in {os.path.basename(where)}", why, int(n))
+    # A machine that can make a sandbox must test it: grading needs one.
+    if not sandbox_runs():
+        verdict("a sandbox tier runs here, so the sandbox tests ran", False,
+                "neither bubblewrap nor the jail can run here; grading cannot run either")
     if proc.returncode != 0:
         print(text[-8000:])
         if not failed:
@@ -102,10 +116,28 @@ def oldest_python():
     return None
 
 
+def sandbox_runs():
+    """Whether a sandbox tier of the grader's can be made here."""
+    from harness import sandbox
+    for tier in sandbox.TIERS:
+        os.environ["KDKIT_SANDBOX"] = tier
+        sandbox.tier.cache_clear()
+        try:
+            sandbox.tier()
+            return True
+        except sandbox.SandboxError:
+            continue
+        finally:
+            del os.environ["KDKIT_SANDBOX"]
+            sandbox.tier.cache_clear()
+    return False
+
+
 def old_python_step():
     py = oldest_python()
     if not py:
-        print("[SKIPPED] harness tests under Python 3.9 or 3.10: neither is installed here")
+        skipped("harness tests under Python 3.9 or 3.10", "neither is installed here "
+                "(pyenv install 3.9 tests the README's floor)")
         return
     version = run([py, "-V"]).stdout.strip()
     # Debian's pytest is pure Python: the old interpreter borrows it.
@@ -140,6 +172,9 @@ def solution_step(lab, strict=False):
         totals["failed"] += int(m[2])
     ok = proc.returncode == 0 and m is not None and int(m[2]) == 0
     print(f"[{'PASSED' if ok else 'FAILED'}] {name}: {m[0] if m else 'no summary'}")
+    if m and m[3]:
+        why = [l.strip() for l in proc.stdout.splitlines() if l.strip().startswith("skipped: ")]
+        skipped(name, "; ".join(why) or "no reason given", int(m[3]))
     if not ok:
         print(proc.stdout[-6000:] + proc.stderr[-3000:])
         if not m:
@@ -319,8 +354,14 @@ def main():
     print(f"time: {total:.0f} s in all; slowest first (the harness tests ran beside the rest):")
     for secs, what in sorted(spent, reverse=True)[:12]:
         print(f"  {secs:6.1f} s  {100 * secs / total:4.1f}%  {what}")
-    print(f"{totals['passed']} passed, {totals['failed']} failed")
+    print("\n".join(last_lines()))
     return 1 if totals["failed"] else 0
+
+
+def last_lines():
+    """make check's last lines: each skip named, then the totals."""
+    return ([f"skipped: {skip}" for skip in skips]
+            + [f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped"])
 
 
 if __name__ == "__main__":

@@ -56,3 +56,36 @@ def test_a_patch_that_applies_only_with_fuzz_is_refused(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(lab.LabError, match="no longer applies"):
         lab.patched_solution("vser", str(fuzzy), str(tmp_path / "out"))
+
+
+class _Done:
+    returncode = 0
+
+    def wait(self):
+        return 0
+
+
+def test_skips_are_counted_and_named(monkeypatch, tmp_path):
+    """pytest's skips, and a solution's skipped cases, reach make check's
+    last line and are named above it."""
+    monkeypatch.setattr(check, "totals", {"passed": 0, "failed": 0, "skipped": 0})
+    monkeypatch.setattr(check, "skips", [])
+    monkeypatch.setattr(check, "sandbox_runs", lambda: True)
+    out = tmp_path / "out"
+    out.write_text("....s\n=== short test summary info ===\n"
+                   "SKIPPED [18] qemu/tests/test_sandbox.py:35: the bubblewrap sandbox cannot run here\n"
+                   "250 passed, 18 skipped in 600.00s\n")
+    check.pytest_step((_Done(), open(out)))
+    assert check.last_lines() == [
+        "skipped: harness tests in test_sandbox.py: the bubblewrap sandbox cannot run here (18)",
+        "250 passed, 0 failed, 18 skipped"]
+
+
+def test_no_sandbox_at_all_is_a_failure(monkeypatch, tmp_path):
+    monkeypatch.setattr(check, "totals", {"passed": 0, "failed": 0, "skipped": 0})
+    monkeypatch.setattr(check, "skips", [])
+    monkeypatch.setattr(check, "sandbox_runs", lambda: False)
+    out = tmp_path / "out"
+    out.write_text("250 passed, 36 skipped in 600.00s\n")
+    check.pytest_step((_Done(), open(out)))
+    assert check.totals["failed"] == 1

@@ -473,3 +473,14 @@ def test_a_run_that_says_done_and_times_out_is_not_taken_as_finished():
     o.add_boot(ch, console, True, 60, SECRET)
     assert o.flags == [] and o.counts()[PASSED] == 5
     assert "the run timed out after 60 s outside any test case" in o.notes
+
+
+def test_a_skipped_case_says_why():
+    o = results.Outcome([("alpha", ["a1"])])
+    ch = channel().replace(f"kdkit: {SECRET[1]} group 1 end", "\n".join([
+        f"kdkit: {SECRET[1]} suite alpha", "KTAP version 1", "1..1", "    KTAP version 1",
+        "    # Subtest: alpha", "    1..1", "    ok 1 a1 # SKIP one CPU only", "ok 1 alpha",
+        f"kdkit: {SECRET[2]} end suite alpha", f"kdkit: {SECRET[3]} group 1 end"])).replace(
+        f"kdkit: {SECRET[2]} done", f"kdkit: {SECRET[4]} done")
+    o.add_boot(ch, "", False, 60, SECRET)
+    assert results.report_lines(o)[1:3] == ["[SKIPPED] a1", "    skipped: one CPU only"]
