@@ -338,7 +338,7 @@ def run_bench(args):
         shutil.copytree(srcdir, os.path.join(tmp, args.lab))
         args.src = tmp
         with contextlib.redirect_stdout(io.StringIO()):
-            run_tests(args)   # warm the build directory for this copy
+            _rc, warm = run_tests(args)   # warm the build directory for this copy
         with open(os.path.join(tmp, args.lab, first), "a") as f:
             f.write("/* an edit, as a student would make */\n")
         t0 = time.monotonic()
@@ -353,7 +353,17 @@ def run_bench(args):
     print(f"bench {args.lab} ({flavour}): edit-to-result {total:.2f} s = build {run.build_secs:.2f} s"
           f" + {how} + tests {run.tests_secs:.2f} s ({runs})"
           f" + harness {total - run.build_secs - run.start_secs - run.tests_secs:.2f} s")
+    # An edit to a comment changes no result: a time for another one (a
+    # crash, a run cut short) measures nothing.
+    if run.outcome.counts() != warm.outcome.counts():
+        print(f"bench {args.lab}: WRONG: the timed run gave {_said(run.outcome.counts())}, "
+              f"the same files before it {_said(warm.outcome.counts())}")
+        return 1
     return 0
+
+
+def _said(counts):
+    return f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[SKIPPED]} skipped"
 
 
 def run_save(args):

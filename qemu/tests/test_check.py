@@ -89,3 +89,40 @@ def test_no_sandbox_at_all_is_a_failure(monkeypatch, tmp_path):
     out.write_text("250 passed, 36 skipped in 600.00s\n")
     check.pytest_step((_Done(), open(out)))
     assert check.totals["failed"] == 1
+
+
+def test_bench_grade_exits_non_zero_on_a_wrong_grade(monkeypatch, capsys):
+    import subprocess
+    import sys
+    from selfcheck import grade_bench
+    monkeypatch.setattr(grade_bench, "batch", lambda root: {("alice", "hello"): 10})
+    monkeypatch.setattr(grade_bench, "check_csv", lambda path, expected: ["alice hello: 7, expected 10"])
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", ""))
+    monkeypatch.setattr(sys, "argv", ["grade_bench", "--jobs", "1"])
+    assert grade_bench.main() == 1
+    assert "WRONG: alice hello: 7, expected 10" in capsys.readouterr().out
+
+
+def test_bench_exits_non_zero_when_the_timed_run_differs(monkeypatch, tmp_path, capsys):
+    """The timed run (after an edit to a comment) must give what the same
+    files gave before it: a time for a crashed run measures nothing."""
+    import argparse
+    import kdkit
+    from harness import results
+    from harness.ktap import FAILED, PASSED, Case
+    outcomes = []
+    for status in (PASSED, FAILED):
+        o = results.Outcome([("s", ["c"])])
+        o.cases["s"]["c"] = Case("c", status)
+        outcomes.append(o)
+    runs = iter(outcomes)
+
+    class Run:
+        def __init__(self, outcome):
+            self.outcome, self.build_secs, self.start_secs, self.tests_secs = outcome, 1, 1, 1
+            self.restores = self.boots = 1
+
+    monkeypatch.setattr(kdkit, "run_tests", lambda args: (0, Run(next(runs))))
+    args = argparse.Namespace(lab="hello", src="solutions", strict=False)
+    assert kdkit.run_bench(args) == 1
+    assert "WRONG: the timed run gave 0 passed, 1 failed" in capsys.readouterr().out
