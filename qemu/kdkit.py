@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 
-from harness import decode, kbuild, ledpanel, results, runner, snapshot, vm
+from harness import decode, kbuild, ledpanel, lifetime, results, runner, snapshot, vm
 from harness import lab as labmod
 from harness.ktap import FAILED, PASSED, SKIPPED
 from kernel import source as kernel_source
@@ -79,7 +79,7 @@ def wait_for_save(files):
            *sorted({os.path.dirname(f) for f in files})]
     before = {f: os.path.getmtime(f) for f in files if os.path.exists(f)}
     while True:
-        subprocess.run(cmd)
+        subprocess.run(cmd, preexec_fn=lifetime.bound())
         if any(os.path.exists(f) and os.path.getmtime(f) != before.get(f) for f in files):
             return
 
@@ -260,7 +260,7 @@ def run_gdb(args):
     if not scripts:
         raise labmod.LabError(f"no make debug LAB={args.lab} is running: start one first, "
                               "and run make gdb once its shell is up")
-    return subprocess.run(["gdb", "-q", "-x", scripts[-1]]).returncode
+    return subprocess.run(["gdb", "-q", "-x", scripts[-1]], preexec_fn=lifetime.bound()).returncode
 
 
 def console(cmd, modules, stdin=None, started=None):
@@ -269,7 +269,7 @@ def console(cmd, modules, stdin=None, started=None):
     module paths by name, and the build's origin of each file); return its
     exit status. A line goes out when it ends; an unfinished one (the
     prompt, an echo) after LINE_WAIT with nothing more to read."""
-    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, preexec_fn=lifetime.bound())
     if started:
         started(proc)
     out, pending, fd = sys.stdout.buffer, b"", proc.stdout.fileno()

@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from harness import machine, vm
+from harness import lifetime, machine, vm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # What /init says on the results channel while it waits for a payload.
@@ -121,7 +121,7 @@ def save(kernel_dir, board, accel, state, timeout):
                          board, work, accel, ram=(ram, True))
         deadline = time.monotonic() + timeout
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=lifetime.bound())
         # Killed at the deadline whatever it is doing, so no read blocks past it.
         guard = threading.Timer(timeout, proc.kill)
         guard.start()

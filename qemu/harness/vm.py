@@ -13,6 +13,8 @@ import subprocess
 import threading
 import time
 
+from harness import lifetime
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 QEMU = "qemu-system-x86_64"
 BUSYBOX_PLACES = ("/bin/busybox", "/usr/bin/busybox", "/usr/sbin/busybox", "/sbin/busybox")
@@ -321,7 +323,7 @@ def boot(cmd, timeout, results=None, qmp=(), feed=None):
     start = time.monotonic()
     pipe = subprocess.PIPE if qmp else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdin=pipe, stdout=pipe, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_limit_output)
+                            preexec_fn=lifetime.bound(_limit_output))
     # Whatever QEMU or a read of its pipes is doing, it ends at the limit.
     expired = threading.Event()
 

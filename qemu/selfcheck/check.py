@@ -29,13 +29,14 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 from grader import grade
-from harness import kbuild
+from harness import kbuild, lifetime
 from harness import lab as labmod
 from kernel import source as kernel_source
 from selfcheck import doccheck, imports
@@ -341,6 +342,7 @@ def steps():
 
 def main():
     start = time.monotonic()
+    lifetime.adopt_orphans()
     harness = start_pytest()
     spent = []
     for what, step in steps():
@@ -349,6 +351,7 @@ def main():
         spent.append((time.monotonic() - t0, what))
     pytest_step(harness)
     spent.append((time.monotonic() - start, "harness tests (pytest, beside the rest)"))
+    leftovers_step()
     total = time.monotonic() - start
     # Where the time went, slowest first: what to speed up next.
     print(f"time: {total:.0f} s in all; slowest first (the harness tests ran beside the rest):")
@@ -356,6 +359,18 @@ def main():
         print(f"  {secs:6.1f} s  {100 * secs / total:4.1f}%  {what}")
     print("\n".join(last_lines()))
     return 1 if totals["failed"] else 0
+
+
+def leftovers_step():
+    """Nothing make check started (QEMU, gdb, inotifywait, cat) outlives it:
+    orphans come to this process (lifetime.adopt_orphans), and any still
+    alive are named, fail the check, and are killed."""
+    left = lifetime.leftovers()
+    verdict("make check leaves no process of its own behind", not left,
+            ", ".join(f"{comm} (pid {pid})" for pid, comm in left))
+    for pid, _comm in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def last_lines():
