@@ -20,6 +20,7 @@ KDKIT_LAB_BUDGET, KDKIT_ACCEL, KDKIT_VMS.
 import argparse
 import contextlib
 import glob
+import hashlib
 import io
 import os
 import re
@@ -73,14 +74,36 @@ def run_tests(args):
     return (1 if failed else 0), run
 
 
-def wait_for_save(files):
-    """Block until one of files is written (inotifywait, from inotify-tools)."""
-    cmd = ["inotifywait", "-qq", "-e", "close_write", "-e", "moved_to", "-e", "create",
+def stamp(files):
+    """What the student's files hold now, to compare with later."""
+    got = {}
+    for f in files:
+        with contextlib.suppress(OSError), open(f, "rb") as fh:
+            got[f] = hashlib.sha256(fh.read()).hexdigest()
+    return got
+
+
+def wait_for_save(files, since):
+    """Block until one of files holds other than since (stamp()) says:
+    at once if it changed already (a save while the last run ran), else at
+    the next save (inotifywait, from inotify-tools). The watch is set up
+    before the files are compared, so no save falls between the two."""
+    cmd = ["inotifywait", "-e", "close_write", "-e", "moved_to", "-e", "create",
            *sorted({os.path.dirname(f) for f in files})]
-    before = {f: os.path.getmtime(f) for f in files if os.path.exists(f)}
     while True:
-        subprocess.run(cmd, preexec_fn=lifetime.bound())
-        if any(os.path.exists(f) and os.path.getmtime(f) != before.get(f) for f in files):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lifetime.bound())
+        try:
+            for line in proc.stderr:
+                if line.startswith("Watches established"):
+                    break
+            if stamp(files) != since:
+                return
+            proc.wait()
+        finally:
+            proc.kill()
+            proc.wait()
+        if stamp(files) != since:
             return
 
 
@@ -98,11 +121,15 @@ def run_watch(args):
                 if run.outcome.cases[s][c].status != PASSED]
 
     every = [f"{s}.{c}" for s, cs in labmod.expected_cases(args.lab) for c in cs]
+    # What the files held when the last run started: a save during a run
+    # starts the next one as soon as it ends.
+    tested = stamp(files)
     failing, rounds = failed_of([]), 0
     while not args.rounds or rounds + 1 < args.rounds:
         print(f"kdkit: watching {', '.join(os.path.relpath(f) for f in files)}: "
               "save to test again, Ctrl-C to stop", flush=True)
-        wait_for_save(files)
+        wait_for_save(files, tested)
+        tested = stamp(files)
         rounds += 1
         if not failing:
             failing = failed_of([])
