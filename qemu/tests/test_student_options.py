@@ -62,7 +62,6 @@ def test_watch_reruns_on_save_with_the_failing_cases_first(tmp_path):
     import shutil
     import subprocess
     import sys
-    import time
     src = tmp_path / "hello"
     src.mkdir()
     shutil.copy(os.path.join(KIT, "solutions", "hello", "hello.c"), src)
