@@ -196,6 +196,15 @@ def skeleton_step(lab):
         problems.append("the skeleton crashes the kernel")
     verdict(f"{lab} skeleton builds and fails cleanly" + (f" ({m[0]})" if m else ""),
             not problems, "; ".join(problems) + "\n" + out[-4000:])
+    # Every TODO of the skeleton is undone: no item may score for it.
+    with tempfile.TemporaryDirectory() as tmp:
+        with contextlib.redirect_stdout(io.StringIO()):
+            g = grade.grade_lab("skeleton", lab, os.path.join(KIT, "labs", lab),
+                                os.path.join(tmp, "out"), False)
+    earned = [f"'{s.item.name}' ({s.points:g})" for s in g.scores if s.points]
+    verdict(f"{lab} skeleton earns no point ({g.points:g}/{g.max_points:g})", not earned,
+            "the untouched skeleton scores " + ", ".join(earned) + "; an item needs a case "
+            "that only the TODOs' work passes")
 
 
 def checkpatch_step():
