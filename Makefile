@@ -18,7 +18,7 @@ strict_flag = $(if $(strict_on),--strict)
 # Grading uses the strict kernel (KASAN, lockdep) unless STRICT=0.
 grade_flavour = $(if $(filter 0,$(STRICT)),fast,strict)
 
-.PHONY: help setup packages kernel test shell panel grade grade-merge gradescope bench bench-grade skels docs distro-check check compile_commands.json debug gdb watch
+.PHONY: help setup packages kernel test shell panel grade grade-merge gradescope bench timings bench-grade skels docs distro-check check compile_commands.json debug gdb watch
 
 help: ## list the targets
 	@echo "usage: make TARGET [LAB=$(subst $(eval) ,|,$(notdir $(wildcard solutions/*)))] [SRC=labs|solutions|DIR] [STRICT=1]"
@@ -75,6 +75,9 @@ gradescope: ## the Gradescope autograder bundle [LABS=a,b] [PRIVATE=DIR] [STRICT
 
 bench: kernel ## time edit-to-result for LAB (default hello) [STRICT=1]: build, restore or boot, tests
 	@$(kdkit) bench "$(or $(LAB),hello)" --src "$(SRC)" $(strict_flag)
+
+timings: kernel ## measure bench (3 runs) and a strict test per lab into docs/timings.inc, the only home of the kit's timings
+	@$(module) selfcheck.timings
 
 bench-grade: kernel ## grading throughput on 20 generated submissions, JOBS=1 and 2 (or JOBS=N) [STRICT=1]
 	@$(module) selfcheck.grade_bench $(strict_flag) $(if $(JOBS),--jobs "$(JOBS)")

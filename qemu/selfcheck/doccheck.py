@@ -110,6 +110,58 @@ def documented_settings():
     return sorted(make - {"MAKEFILE_LIST", "CURDIR"}), sorted(env)   # make's own
 
 
+CASES_STATED = re.compile(r"\b([a-z_]+) \((\d+) cases")
+FAILED_AT = re.compile(r"EXPECTATION FAILED at kunit/(\w+)/(\w+\.c):(\d+)")
+TOTALS = re.compile(r"^\s*(\d+) passed, (\d+) failed(?:, (\d+) skipped)?(?:; (\d+) left out)?", re.M)
+SUITE_HEADER = re.compile(r"^\s*=+ (\w+) \(\d+ cases\) =+", re.M)
+
+
+def stated_files():
+    """README.md and the course's sources: where the kit states counts."""
+    docs_dir = os.path.join(KIT, "docs")
+    found = [os.path.join(KIT, "README.md")]
+    for dirpath, dirnames, files in os.walk(docs_dir):
+        dirnames[:] = [d for d in dirnames if not d.startswith("_")]
+        found += [os.path.join(dirpath, f) for f in files if f.endswith((".rst", ".inc"))]
+    return sorted(found)
+
+
+def stated_counts():
+    """What README.md and the course say that the code contradicts: a
+    lab's or suite's number of cases, the line a quoted failure points
+    to, and an example run's totals against its lab's cases."""
+    labs = {lab: labmod.expected_cases(lab) for lab in labmod.labs()}
+    count = {lab: sum(len(c) for _s, c in suites) for lab, suites in labs.items()}
+    count.update({suite: len(c) for suites in labs.values() for suite, c in suites})
+    lab_of = {suite: lab for lab, suites in labs.items() for suite, _c in suites}
+    wrong = []
+    for path in stated_files():
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        where = os.path.relpath(path, KIT)
+        for m in CASES_STATED.finditer(text):
+            if m[1] in count and int(m[2]) != count[m[1]]:
+                wrong.append(f"{where}: '{m[0]}', but {m[1]} has {count[m[1]]}")
+        for m in FAILED_AT.finditer(text):
+            test = os.path.join(KIT, "kunit", m[1], m[2])
+            lines = open(test).read().splitlines() if os.path.exists(test) else []
+            n = int(m[3])
+            if not (0 < n <= len(lines) and "KUNIT_" in lines[n - 1]):
+                wrong.append(f"{where}: '{m[0]}' is not a check in {os.path.relpath(test, KIT)}")
+        # An example run: its totals add up to its lab's cases.
+        for block in re.split(r"\n(?=```|\S)", text):
+            suites = SUITE_HEADER.findall(block)
+            totals = TOTALS.search(block)
+            named = re.search(r"make test LAB=(\w+)", block)
+            lab = lab_of.get(suites[0]) if suites else named[1] if named and named[1] in labs else None
+            if lab and totals:
+                said = sum(int(t) for t in totals.groups() if t)
+                if said != count[lab]:
+                    wrong.append(f"{where}: an example run of {lab} totals {said} cases "
+                                 f"('{totals[0].strip()}'), but {lab} has {count[lab]}")
+    return wrong
+
+
 def checks():
     """Each check as (name, passed, detail)."""
     with tempfile.TemporaryDirectory(prefix="kdkit-docs-") as root:
@@ -178,6 +230,10 @@ def _checks(root):
     missing = [v for v in make + env if v not in reference]
     results.append(("the reference names every make variable and KDKIT_ setting", not missing,
                     f"not in docs/reference.rst: {missing}"))
+
+    wrong = stated_counts()
+    results.append(("README.md and the course state the counts the code has", not wrong,
+                    "\n".join(wrong)))
 
     for chapter in sorted(glob.glob(os.path.join(KIT, "docs", "concepts", "*.rst"))):
         with open(chapter, encoding="utf-8") as f:

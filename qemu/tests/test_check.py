@@ -126,3 +126,22 @@ def test_bench_exits_non_zero_when_the_timed_run_differs(monkeypatch, tmp_path, 
     args = argparse.Namespace(lab="hello", src="solutions", strict=False)
     assert kdkit.run_bench(args) == 1
     assert "WRONG: the timed run gave 0 passed, 1 failed" in capsys.readouterr().out
+
+
+def test_timings_reads_what_make_bench_prints():
+    from selfcheck import timings
+    m = timings.BENCH.search("bench hello (fast): edit-to-result 0.85 s = build 0.50 s + restore "
+                             "0.30 s + tests 0.04 s (1 run of the VM) + harness 0.01 s")
+    assert m and tuple(map(float, m.groups())) == (0.85, 0.50, 0.30, 0.04)
+    text = timings.render([("hello", 9, [(0.85, 0.5, 0.34), (0.9, 0.5, 0.4)])], [("hello", 3.2)],
+                          "2026-12-03", "abc1234", "2 CPUs", 2)
+    assert "   * - hello (9 cases)\n     - 0.85--0.90 s\n     - 0.50 s\n" in text
+    assert "on 2026-12-03 at abc1234, on 2 CPUs" in text and "hello 3.2 s" in text
+
+
+def test_the_docs_state_the_counts_the_code_has():
+    """A count the README or the course states (a lab's or suite's cases,
+    an example run's totals, the line a quoted failure points to) is the
+    code's."""
+    from selfcheck import doccheck
+    assert doccheck.stated_counts() == []
