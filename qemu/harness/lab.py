@@ -221,11 +221,16 @@ def imports_file(lab):
     return os.path.join(KIT, "kunit", lab, "imports.txt")
 
 
+def lab_imports(lab):
+    """What kunit/<lab>/imports.txt lists: the lab's references' calls."""
+    return _symbols(imports_file(lab))
+
+
 def usual_imports(lab):
     """What a driver for lab usually imports (harness/objcheck.py lists
     the rest for the instructor): kunit/<lab>/imports.txt (selfcheck/imports.py
     writes it) and common/imports.txt (written by hand)."""
-    return _symbols(imports_file(lab)) | _symbols(os.path.join(KIT, "common", "imports.txt"))
+    return lab_imports(lab) | _symbols(os.path.join(KIT, "common", "imports.txt"))
 
 
 def instructor_allowed():

@@ -305,10 +305,18 @@ def imports_step(lab):
     """kunit/<lab>/imports.txt is current: it lists what the reference and
     the alternatives import, on both kernels, so only other calls are shown
     to the instructor as unusual."""
-    missing = imports.reference_imports(lab) - labmod.usual_imports(lab)
+    ok, why = imports_judged(imports.reference_imports(lab), labmod.lab_imports(lab))
     verdict(f"{lab}: kunit/{lab}/imports.txt lists what the reference and alternatives import",
-            not missing, "not listed: " + " ".join(sorted(missing))
-            + "\nrun PYTHONPATH=qemu python3 -m selfcheck.imports --update")
+            ok, why + "\nrun PYTHONPATH=qemu python3 -m selfcheck.imports --update")
+
+
+def imports_judged(found, listed):
+    """(ok, why): the list holds exactly what the references import; a
+    name they no longer call would let a student's call of it go unshown."""
+    missing, extra = sorted(found - listed), sorted(listed - found)
+    return not missing and not extra, "; ".join(
+        ([f"not listed: {' '.join(missing)}"] if missing else [])
+        + ([f"listed, but no reference calls it: {' '.join(extra)}"] if extra else []))
 
 
 def corpus_step():

@@ -145,3 +145,11 @@ def test_the_docs_state_the_counts_the_code_has():
     code's."""
     from selfcheck import doccheck
     assert doccheck.stated_counts() == []
+
+
+def test_imports_txt_must_be_exactly_what_the_references_import():
+    assert check.imports_judged({"kmalloc", "kfree"}, {"kmalloc", "kfree"}) == (True, "")
+    ok, why = check.imports_judged({"kmalloc"}, {"kmalloc", "filp_open"})
+    assert not ok and why == "listed, but no reference calls it: filp_open"
+    ok, why = check.imports_judged({"kmalloc", "kfree"}, {"kmalloc"})
+    assert not ok and why == "not listed: kfree"
