@@ -44,6 +44,8 @@ void kdkit_expect_exit_left_nothing(struct kunit *test);
 struct module *kdkit_driver_module(void);
 /* Is @dev bound to a driver of the module under test? */
 bool kdkit_driver_bound(struct device *dev);
+/* What @dev's last probe returned if it failed, else -ENODEV. */
+int kdkit_probe_error(struct device *dev);
 /*
  * Run the student's init, which must bind @dev (a board's platform device),
  * and return the driver that bound it. *@loaded is set as soon as init has

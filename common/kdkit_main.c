@@ -22,6 +22,7 @@
  */
 #include <linux/device.h>
 #include <linux/jhash.h>
+#include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/namei.h>
 #include <linux/sched.h>
@@ -63,6 +64,43 @@ bool kdkit_driver_bound(struct device *dev)
 }
 EXPORT_SYMBOL_GPL(kdkit_driver_bound);
 
+/*
+ * What the last probe of a platform device returned: a test that finds
+ * its device unbound says why. platform_probe() is the platform bus's
+ * probe, which calls the driver's.
+ */
+static struct device *probed_dev;
+static int probed_ret;
+
+static int kdkit_probe_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	*(struct device **)ri->data = (struct device *)regs_get_kernel_argument(regs, 0);
+	return 0;
+}
+
+static int kdkit_probe_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	WRITE_ONCE(probed_ret, (int)regs_return_value(regs));
+	WRITE_ONCE(probed_dev, *(struct device **)ri->data);
+	return 0;
+}
+
+static struct kretprobe kdkit_probe_rp = {
+	.kp.symbol_name = "platform_probe",
+	.entry_handler = kdkit_probe_entry,
+	.handler = kdkit_probe_return,
+	.data_size = sizeof(struct device *),
+	.maxactive = 4,
+};
+
+int kdkit_probe_error(struct device *dev)
+{
+	if (READ_ONCE(probed_dev) != dev || READ_ONCE(probed_ret) >= 0)
+		return -ENODEV;
+	return READ_ONCE(probed_ret);
+}
+EXPORT_SYMBOL_GPL(kdkit_probe_error);
+
 struct device_driver *kdkit_driver_init_bound(struct kunit *test, struct device *dev,
 					      bool *loaded)
 {
@@ -71,8 +109,8 @@ struct device_driver *kdkit_driver_init_bound(struct kunit *test, struct device 
 	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "module init returned %d", ret);
 	*loaded = true;
 	KUNIT_ASSERT_TRUE_MSG(test, kdkit_driver_bound(dev),
-			      "module init did not bind the %s device: did probe fail?",
-			      dev_name(dev));
+			      "module init did not bind the %s device: its probe returned %d",
+			      dev_name(dev), kdkit_probe_error(dev));
 	return dev->driver;
 }
 EXPORT_SYMBOL_GPL(kdkit_driver_init_bound);
@@ -229,15 +267,23 @@ static int __init kdkit_init(void)
 
 	if (ret)
 		return ret;
+	/* Without it a message only loses the probe's error code. */
+	if (register_kretprobe(&kdkit_probe_rp))
+		kdkit_probe_rp.kp.addr = NULL;
 	ret = register_module_notifier(&kdkit_module_nb);
-	if (ret)
+	if (ret) {
+		if (kdkit_probe_rp.kp.addr)
+			unregister_kretprobe(&kdkit_probe_rp);
 		kdkit_switches_cleanup();
+	}
 	return ret;
 }
 
 static void __exit kdkit_exit(void)
 {
 	unregister_module_notifier(&kdkit_module_nb);
+	if (kdkit_probe_rp.kp.addr)
+		unregister_kretprobe(&kdkit_probe_rp);
 	kdkit_switches_cleanup();
 	kdkit_leak_cleanup();
 	kdkit_fail_cleanup();

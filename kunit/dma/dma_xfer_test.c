@@ -95,8 +95,10 @@ static int xfer_init(struct kunit *test)
 	}
 	ctx->loaded = true;
 	if (!kdkit_driver_bound(&ctx->hw->pdev->dev)) {
-		kunit_err(test, "module init did not bind the edu-dma device: did probe fail?");
-		return -ENODEV;
+		ret = kdkit_probe_error(&ctx->hw->pdev->dev);
+		kunit_err(test, "module init did not bind the edu-dma device: its probe returned %d",
+			  ret);
+		return ret;
 	}
 	ctx->filp = filp_open(EDUDMA_DEV, O_RDWR, 0);
 	if (IS_ERR(ctx->filp)) {

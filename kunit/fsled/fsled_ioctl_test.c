@@ -45,8 +45,10 @@ static int ioctl_test_init(struct kunit *test)
 	}
 	ctx->loaded = true;
 	if (!kdkit_driver_bound(&ctx->hw->pdev->dev)) {
-		kunit_err(test, "module init did not bind the fsled device: did probe fail?");
-		return -ENODEV;
+		ret = kdkit_probe_error(&ctx->hw->pdev->dev);
+		kunit_err(test, "module init did not bind the fsled device: its probe returned %d",
+			  ret);
+		return ret;
 	}
 	ctx->filp = ioctl_open();
 	if (IS_ERR(ctx->filp)) {
