@@ -74,6 +74,7 @@ def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
     tokens = results.new_tokens()
     limit = KVM_START if accel == "kvm" else (limit or boot_limit())
     state = snapshot.saved(kdir, board, accel)
+    cold_retries = 1
     while True:
         vm.empty_disk(payload)
         for old in (console, channel):
@@ -102,6 +103,12 @@ def boot_once(kdir, payload_of, board, workdir, n, accel, limit=None):
             # not the driver, which never ran.
             snapshot.forget(state, "the guest did not take its payload")
             state = None
+            continue
+        if not state and started is None and cold_retries:
+            # A cold boot that stopped before /init took its payload (the
+            # kernel's own boot tripping the soft-lockup panic on a loaded
+            # machine) ran nothing of the driver's: boot again, once.
+            cold_retries -= 1
             continue
         break
     os.unlink(payload)
