@@ -127,6 +127,14 @@ def test_grading_leaves_no_checkpatch_cache_in_the_kit(tmp_path):
     assert not [f for f in os.listdir(sub) if f.startswith(".checkpatch")]
 
 
+def graded_with(tmp_path, code):
+    """The hello solution with code added, graded as a submission."""
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "hello.c").write_text(solution_with("") + "\n" + code)
+    return grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+
+
 REFUSED = {
     "its-own-kunit-suite": ("#include <kunit/test.h>\n"
                             "static void fake(struct kunit *test) { }\n"
@@ -177,10 +185,7 @@ REFUSED = {
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_an_object_that_reaches_for_the_harness_is_refused(tmp_path, name):
     code, says = REFUSED[name]
-    sub = tmp_path / "submission"
-    sub.mkdir()
-    (sub / "hello.c").write_text(solution_with("") + "\n" + code)
-    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    g = graded_with(tmp_path, code)
     assert g.points == 0, g.notes
     assert any(says in n for n in g.notes), g.notes
     assert all(s.why.startswith("refused: hello.o: ") for s in g.scores)
@@ -349,10 +354,7 @@ SOURCE_REFUSED = {
 @pytest.mark.parametrize("name", sorted(SOURCE_REFUSED))
 def test_source_that_hides_where_code_comes_from_is_refused(tmp_path, name):
     code, says = SOURCE_REFUSED[name]
-    sub = tmp_path / "submission"
-    sub.mkdir()
-    (sub / "hello.c").write_text(solution_with("") + "\n" + code)
-    g = grade.grade_lab("student", "hello", str(sub), str(tmp_path / "out"), False)
+    g = graded_with(tmp_path, code)
     assert g.points == 0, g.notes
     assert any(says in n for n in g.notes), g.notes
 
