@@ -28,10 +28,22 @@ for tool in docker dockerd debootstrap; do
 done
 
 t0=$(date +%s)
-step() { echo "gradescope-docker: [$(( $(date +%s) - t0 )) s] $*"; }
+at=$(cd "$kit/qemu" && python3 -c 'from selfcheck.timings import commit; print(commit())')
+recorded=
+step() { last_step=$*; echo "gradescope-docker: [$(( $(date +%s) - t0 )) s] $*"; }
 rm -rf "$work"
 mkdir -p "$work"
+# The run's row in docs/platforms.inc (selfcheck/platforms.py), passed or
+# not: what each submission scored, in what time and memory.
+summary= versions=
+record() {
+	PYTHONPATH="$kit/qemu" python3 -m selfcheck.platforms \
+		"$([ "$distro" = bookworm ] && echo "Debian 12 (bookworm)" || echo "Debian 13 (trixie)")" \
+		"gradescope-docker${RUNS:+ RUNS=$RUNS}" "$1" "$(( $(date +%s) - t0 ))" "${versions:-not reached}" "$at" || true
+}
 cleanup() {
+	status=$?
+	[ -n "$recorded" ] || record "FAILED (exit $status) at: ${last_step:-the start}; ${summary:-nothing graded}"
 	docker ps -aq --filter label=kdkit-gs | xargs -r docker rm -f >/dev/null 2>&1 || true
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
@@ -69,6 +81,9 @@ start=$(date +%s)
 docker build --network host -q -t "$image" "$work/context" >"$work/build.log" 2>&1 ||
 	{ tail -30 "$work/build.log"; exit 1; }
 step "setup took $(( $(date +%s) - start )) s"
+versions=$(docker run --rm --network none "$image" sh -c 'python3 -V; qemu-system-x86_64 --version | head -n 1; gcc -dumpfullversion' 2>&1 |
+	sed -e 's/QEMU emulator version \([0-9.]*\).*/QEMU \1/' -e 's/^\([0-9][0-9.]*\)$/gcc \1/' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
+summary="Docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)'s default seccomp profile, $distro minbase image, ${STRICT:+STRICT=$STRICT }--cpus $cpus --memory $memory; setup.sh at image build $(( $(date +%s) - start )) s"
 
 # Each submission: a folder of the student's files, and what it must score.
 subs="$work/submissions"
@@ -141,6 +156,7 @@ for sub in $(for _ in $(seq "$runs"); do echo references alternatives; done) hos
 	tier=$(grep -o "built in the [a-z]* sandbox" "$out/grade.log" 2>/dev/null | head -n 1 || true)
 	cold=$(grep -c "booted this machine once\|booting cold" "$out/grade.log" 2>/dev/null || true)
 	step "$sub: $score in $secs s, peak memory $peak MB, $kills killed for memory, ${tier:-no sandbox named}, ${cold:-0} cold boot(s)"
+	summary="$summary; $sub $score in $secs s (peak $peak MB, $kills killed for memory, ${cold:-0} cold boots)"
 	[ "${cold:-0}" -eq 0 ] || { failed=1; echo "$sub: run_autograder booted a VM setup.sh should have saved"; }
 	[ "$kills" -eq 0 ] || { failed=1; echo "$sub: the memory limit killed a process"; }
 	grep "did not restore\|could not be saved" "$out/grade.log" && { failed=1; echo "$sub: a saved VM failed"; }
@@ -159,7 +175,24 @@ csv=$(docker run --label kdkit-gs --network none --cpus "$cpus" --memory "$memor
 		make -s grade SUBMISSIONS=/subs LABS=hello SHARD=$i/2 OUT=/tmp/g$i >/dev/null || exit 1
 	done && make -s grade-merge SHARDS="/tmp/g1 /tmp/g2" OUT=/tmp/g >/dev/null && cat /tmp/g/grades.csv' 2>&1) || true
 echo "$csv"
-[ "$(echo "$csv" | tr -d '\r' | tail -n 3 | tr '\n' ' ')" = "alternatives,10,10 hostile,7,7 references,10,10 " ] ||
-	{ failed=1; echo "CI: the merged grades.csv is not the expected one"; }
+# The merged gradebook: the references and the alternatives at hello's full
+# marks, the hostile one below it, none flagged.
+full=$(cd "$kit/qemu" && python3 -c 'from grader import rubric; print("%g" % sum(i.points for i in rubric.load("hello")))')
+if printf '%s\n' "$csv" | python3 -c '
+import csv, sys
+rows = {r["student"]: r for r in csv.DictReader(sys.stdin)}
+full = sys.argv[1]
+ok = (set(rows) == {"alternatives", "hostile", "references"}
+      and all(rows[s]["hello"] == full and not rows[s]["flagged"] for s in ("references", "alternatives"))
+      and float(rows["hostile"]["hello"]) < float(full))
+sys.exit(0 if ok else 1)' "$full"; then
+	summary="$summary; the CI examples' sharded make grade and grade-merge in the same image: the expected grades.csv"
+else
+	failed=1
+	summary="$summary; the CI examples' grades.csv was not the expected one"
+	echo "CI: the merged grades.csv is not the expected one (references and alternatives $full, hostile less, none flagged)"
+fi
 step "done: $([ $failed -eq 0 ] && echo passed || echo FAILED)"
+recorded=1
+record "$([ $failed -eq 0 ] && echo passed || echo FAILED): $summary"
 exit $failed
