@@ -176,9 +176,10 @@ static inline void fsled_expect_banks_free(struct kunit *test, struct fsled_hw *
 		struct resource *r = request_mem_region(hw->res[i]->start,
 							resource_size(hw->res[i]), "kdkit-check");
 
-		KUNIT_EXPECT_NOT_NULL_MSG(test, r, "%s: bank %s is still claimed",
-					  when, fsled_bank_names[i]);
-		if (r)
+		if (!r)
+			KUNIT_FAIL(test, "%s: bank %s is still claimed (see /proc/iomem)", when,
+				   fsled_bank_names[i]);
+		else
 			release_mem_region(hw->res[i]->start, resource_size(hw->res[i]));
 	}
 }

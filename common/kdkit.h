@@ -119,11 +119,18 @@ struct kdkit_sweep_ops {
 	 * devm_ioremap_resource() says -EBUSY when it cannot record its claim.
 	 */
 	bool any_error;
+	/*
+	 * What a correct bring-up allocates at the least, and what those are,
+	 * for the message when a clean sweep finds fewer.
+	 */
+	int least;
+	const char *least_why;
 };
 
 int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops);
 /* The sweep over the student's module init, undone by its exit. */
-int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test));
+int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test), int least,
+		     const char *least_why);
 
 /*
  * Run @first and @second at once (kdkit_interleave.c), once for each

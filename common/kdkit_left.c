@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What a driver's module exit left registered. A class, a platform
- * driver, a char device region or a misc device left behind keeps its
- * name, and every later init that registers it again fails (-EEXIST,
- * -EBUSY): the failures would be blamed on init, case after case. So the
+ * driver, a char device region, a misc device or a claimed memory region
+ * left behind keeps its name, and every later init that registers it
+ * again fails (-EEXIST, -EBUSY): the failures would be blamed on init,
+ * case after case. So the
  * names in those registries are read when the test module loads, before
  * any case, and again after each exit of the driver. A name that was not
  * there at first is printed on the console after KDKIT_DIRTY,
@@ -21,16 +22,25 @@
 
 #define LEFT_SIZE	SZ_16K
 
-/* Where drivers register names: a folder of them, or a /proc list. */
+enum registry_kind {
+	NAMES_DIR,		/* a folder's entries */
+	NAMES_NUMBERED,		/* lines of "NUMBER NAME": the names */
+	NAMES_LINES,		/* whole lines: "START-END : NAME" */
+	NAMES_IRQS,		/* "IRQ: COUNTS... CHIP NAMES": all but the counts */
+};
+
+/* Where drivers register names. */
 static const struct {
 	const char *path;
 	const char *what;
-	bool list;		/* lines of "NUMBER NAME" */
+	enum registry_kind kind;
 } registries[] = {
-	{ "/sys/class", "class" },
-	{ "/sys/bus/platform/drivers", "platform driver" },
-	{ "/proc/devices", "char device region", true },
-	{ "/proc/misc", "misc device", true },
+	{ "/sys/class", "class", NAMES_DIR },
+	{ "/sys/bus/platform/drivers", "platform driver", NAMES_DIR },
+	{ "/proc/devices", "char device region", NAMES_NUMBERED },
+	{ "/proc/misc", "misc device", NAMES_NUMBERED },
+	{ "/proc/iomem", "memory region", NAMES_LINES },
+	{ "/proc/interrupts", "interrupt handler on IRQ", NAMES_IRQS },
 };
 
 struct names {
@@ -53,8 +63,31 @@ static bool names_entry(struct dir_context *ctx, const char *name, int len, loff
 	return true;
 }
 
-/* The names of a /proc list: the word after each line's number. */
-static void names_of_list(struct names *n, struct file *f)
+/*
+ * "11:  40  3  IO-APIC  11-fasteoi  edu" as "11: edu": the handlers'
+ * names, after the chip's "HWIRQ-FLOW" word. An IRQ with no handler left
+ * still shows its counts and its chip, so those are not names.
+ */
+static void names_irq(struct names *n, char *line)
+{
+	char words[96], *word, *irq = strsep(&line, " \t");
+	size_t len = scnprintf(words, sizeof(words), "%s", irq);
+	bool flow = false;
+
+	while ((word = strsep(&line, " \t")) != NULL) {
+		if (!*word)
+			continue;
+		if (flow)
+			len += scnprintf(words + len, sizeof(words) - len, " %s", word);
+		else
+			flow = word[strspn(word, "0123456789")] == '-';
+	}
+	if (len > strlen(irq))
+		names_add(n, words, len);
+}
+
+/* The names of a /proc list: each line, or the words after its number. */
+static void names_of_list(struct names *n, struct file *f, enum registry_kind kind)
 {
 	char *text = kvmalloc(LEFT_SIZE, GFP_KERNEL), *line, *p;
 	loff_t pos = 0;
@@ -68,11 +101,18 @@ static void names_of_list(struct names *n, struct file *f)
 	text[len] = '\0';
 	for (p = text; (line = strsep(&p, "\n")) != NULL;) {
 		line = skip_spaces(line);
-		if (!isdigit(*line))
-			continue;
-		line = skip_spaces(line + strspn(line, "0123456789"));
-		if (*line)
+		if (kind == NAMES_NUMBERED) {
+			if (!isdigit(*line))
+				continue;
+			line = skip_spaces(line + strspn(line, "0123456789"));
+		}
+		if (kind == NAMES_IRQS) {
+			if (!isdigit(*line))
+				continue;
+			names_irq(n, line);
+		} else if (*line) {
 			names_add(n, line, strlen(line));
+		}
 	}
 	kvfree(text);
 }
@@ -85,16 +125,17 @@ static void names_now(char *buf)
 
 	n.len = scnprintf(n.buf, LEFT_SIZE, "\n");
 	for (i = 0; i < ARRAY_SIZE(registries); i++) {
+		enum registry_kind kind = registries[i].kind;
 		struct file *f = filp_open(registries[i].path,
-					   O_RDONLY | (registries[i].list ? 0 : O_DIRECTORY), 0);
+					   O_RDONLY | (kind == NAMES_DIR ? O_DIRECTORY : 0), 0);
 
 		if (IS_ERR(f))
 			continue;
 		n.what = registries[i].what;
-		if (registries[i].list)
-			names_of_list(&n, f);
-		else
+		if (kind == NAMES_DIR)
 			iterate_dir(f, &n.ctx);
+		else
+			names_of_list(&n, f, kind);
 		filp_close(f, NULL);
 	}
 	/* A kthread's last fput() waits: the leak accounting would see it. */

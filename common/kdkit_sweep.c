@@ -66,6 +66,8 @@ struct sweep {
 	struct kunit *test;
 	const struct kdkit_sweep_ops *ops;
 	int failed_points;
+	/* The first point that left something: later ones see it too. */
+	char dirty[128];
 	/* Too large for the stack: allocated once per sweep. */
 	struct kdkit_site left[SWEEP_MAX_SHOWN], failed, other;
 	char where[160];
@@ -77,6 +79,23 @@ struct sweep {
 static bool sweep_reports(struct sweep *sw)
 {
 	return ++sw->failed_points <= SWEEP_MAX_REPORTED;
+}
+
+static void sweep_report_ret(struct sweep *sw, const char *when, int ret, int want)
+{
+	const char *what = sw->ops->what;
+
+	if (want && !ret)
+		KUNIT_FAIL(sw->test, "%s: %s returned 0, expected an error", when, what);
+	else if (want)
+		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected %d", when, what, ret, want);
+	else if (sw->dirty[0])
+		/* What an earlier point left is likely in its way. */
+		KUNIT_FAIL(sw->test,
+			   "%s: %s returned %d, likely because of what was found left behind after %s",
+			   when, what, ret, sw->dirty);
+	else
+		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected 0", when, what, ret);
 }
 
 /*
@@ -106,13 +125,9 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 	if (!n && !bad_frees && ret_ok)
 		return true;
 	if (!sweep_reports(sw))
-		return false;
-	if (!ret_ok && any_error)
-		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected an error",
-			   when, sw->ops->what, ret);
-	else if (!ret_ok)
-		KUNIT_FAIL(sw->test, "%s: %s returned %d, expected %d",
-			   when, sw->ops->what, ret, want);
+		goto out;
+	if (!ret_ok)
+		sweep_report_ret(sw, when, ret, want);
 	if (bad_frees) {
 		kdkit_site_describe(&sw->other, where, wlen);
 		KUNIT_FAIL(sw->test,
@@ -132,6 +147,9 @@ static bool sweep_check_run(struct sweep *sw, const char *when, int ret, int wan
 		kdkit_site_describe(&left[i], where, wlen);
 		kunit_err(sw->test, "    allocated at %s", where);
 	}
+out:
+	if ((n || bad_frees) && !sw->dirty[0])
+		strscpy(sw->dirty, when, sizeof(sw->dirty));
 	return false;
 }
 
@@ -154,6 +172,21 @@ int kdkit_leak_expect_none(struct kunit *test, const char *when)
 	return n;
 }
 EXPORT_SYMBOL_GPL(kdkit_leak_expect_none);
+
+/*
+ * The lab's own check of what a failed bring-up left. Once something is
+ * left, every later check sees it too: one mistake, one report.
+ */
+static void sweep_check(struct sweep *sw, const char *when)
+{
+	bool clean = sw->test->status != KUNIT_FAILURE;
+
+	if (!sw->ops->check || sw->dirty[0])
+		return;
+	sw->ops->check(sw->test);
+	if (clean && sw->test->status == KUNIT_FAILURE)
+		strscpy(sw->dirty, when, sizeof(sw->dirty));
+}
 
 /*
  * Fail each call that can fail without an allocation, in turn. The driver
@@ -189,9 +222,8 @@ static int sweep_calls(struct sweep *sw)
 		else
 			snprintf(when, sizeof(when), "%s() returning NULL in %pS", call.fn,
 				 (void *)call.caller);
-		if (sweep_check_run(sw, when, ret, call.retried ? 0 : -EIO, true) && ret &&
-		    ops->check)
-			ops->check(test);
+		if (sweep_check_run(sw, when, ret, call.retried ? 0 : -EIO, true) && ret)
+			sweep_check(sw, when);
 		if (call.bad_irq_fn && sweep_reports(sw))
 			KUNIT_FAIL(test, "%s: then %s() was given IRQ %d, an error code",
 				   when, call.bad_irq_fn, call.bad_irq);
@@ -229,8 +261,8 @@ int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops)
 		snprintf(when, sizeof(when), "allocation %d of %s failed", nth, ops->what);
 		/* ret == 0: the allocator absorbed the failure and it went on. */
 		if (sweep_check_run(sw, when, ret, ret ? -ENOMEM : 0, ret && ops->any_error) &&
-		    ret && ops->check)
-			ops->check(test);
+		    ret)
+			sweep_check(sw, when);
 	}
 	calls = sweep_calls(sw);
 	if (nth > SWEEP_MAX_POINTS)
@@ -241,6 +273,11 @@ int kdkit_sweep(struct kunit *test, const struct kdkit_sweep_ops *ops)
 			   sw->failed_points - SWEEP_MAX_REPORTED);
 	kunit_info(test, "swept %d allocations and %d other calls of %s in %lld ms", nth - 1,
 		   calls, ops->what, ktime_ms_delta(ktime_get(), start));
+	/* Fewer points than a correct driver has, where none failed: one is skipped. */
+	if (!sw->failed_points && nth - 1 < ops->least)
+		KUNIT_FAIL(test,
+			   "%s made %d allocations; one that %s makes at least %d: does it allocate what it needs?",
+			   ops->what, nth - 1, ops->least_why, ops->least);
 	return nth - 1;
 }
 EXPORT_SYMBOL_GPL(kdkit_sweep);
@@ -255,13 +292,16 @@ static void sweep_driver_exit(struct kunit *test)
 	kdkit_driver_exit();
 }
 
-int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test))
+int kdkit_sweep_init(struct kunit *test, void (*check)(struct kunit *test), int least,
+		     const char *least_why)
 {
 	const struct kdkit_sweep_ops ops = {
 		.what = "init",
 		.up = sweep_driver_init,
 		.down = sweep_driver_exit,
 		.check = check,
+		.least = least,
+		.least_why = least_why,
 	};
 
 	return kdkit_sweep(test, &ops);

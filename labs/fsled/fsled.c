@@ -108,6 +108,8 @@ static int fsled_probe(struct platform_device *pdev)
 		return -ENOMEM;
 	spin_lock_init(&led->lock);
 	atomic_set(&led->available, 1);
+	/* remove() finds the state here */
+	platform_set_drvdata(pdev, led);
 
 	/* TODO 5: claim and map each bank; devm undoes both on failure */
 

@@ -74,10 +74,24 @@ def locate(lines, modules, budget=None):
             # instruction itself is looked up where it is.
             chain = _where(modules[mod], section, value + (off if exact else max(off - 1, 0)))
             if chain:
-                inner_fn, inner = chain[0]
-                found[(m[0], exact)] = (f"{inner_fn}() at {inner}, inlined"
-                                        if inner_fn != fn and len(chain) > 1 else inner)
+                found[(m[0], exact)] = describe(chain, fn)
     return found
+
+
+# A kernel header's path, where the kernel's own inline helpers live.
+KERNEL_HEADER = re.compile(r"(^|/)(arch/[^/]+/)?include/(linux|asm|asm-generic|uapi|kunit|trace)/")
+
+
+def describe(chain, fn):
+    """One address's place, from its inline chain (innermost first) in
+    function fn: the innermost frame outside the kernel's headers, since
+    writeb() or list_add() inlined into the driver is the driver's line."""
+    k = next((i for i, (_f, loc) in enumerate(chain) if not KERNEL_HEADER.search(loc)), 0)
+    inner_fn, inner = chain[k]
+    helper = f", where {chain[k - 1][0]}() was inlined" if k else ""
+    if inner_fn != fn and k < len(chain) - 1:
+        return f"{inner_fn}() at {inner}, inlined{helper}"
+    return inner + helper
 
 
 def annotate(lines, modules, budget=None):

@@ -237,11 +237,19 @@ def _messages(text, origin):
 
 
 def point_home(text, origin):
-    """Rewrite build-directory paths in text to the files they came from."""
+    """Rewrite build-directory paths in text to the files they came from;
+    the kit's files and the kernel's by their paths in the kit and in the
+    kernel tree, the same on every machine (the cache's absolute paths
+    said nothing to a student)."""
     for built, real in sorted(origin.items(), key=lambda kv: -len(kv[0])):
         rel = os.path.relpath(real)
         text = text.replace(built, real if rel.startswith("..") else rel)
-    return text
+    text = text.replace(KIT + os.sep, "")
+    return KERNEL_TREE.sub("", text)
+
+
+# A file of the kernel tree the kit unpacked: the tree's own path follows.
+KERNEL_TREE = re.compile(re.escape(os.path.join(kernel_source.CACHE, "src")) + r"/[^/\s]+/")
 
 
 def sandbox_trees(kernel_dir):

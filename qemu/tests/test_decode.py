@@ -137,3 +137,37 @@ def test_the_faulting_instruction_is_named_by_its_own_line(tmp_path, lab_name):
     before = by_offset[max(o for o in offsets if o < turn)].rsplit(":", 1)[1]
     assert rip.endswith(f".c:{own})"), (rip, own)
     assert trace.endswith(f".c:{before})"), (trace, before)    # a return address: the call
+
+
+def test_a_kernel_helper_inlined_into_the_driver_is_placed_on_the_drivers_line(tmp_path):
+    """writeb() is inlined from the kernel's asm/io.h: the place shown is
+    the student's line that called it, not the header's."""
+    src = tmp_path / "fsled"
+    src.mkdir()
+    lab.patched_solution("fsled", os.path.join(KIT, "kunit", "fsled", "mutants",
+                                               "15-dat-written-a-byte-at-a-time.patch"), str(src))
+    built, _warnings, origin = kbuild.build("fsled", str(src), kernel_source.kernel_dir("fast"),
+                                            str(tmp_path / "b"))
+    text = open(src / "fsled.c").read().splitlines()
+    section, value = decode._symbols(built.module)["fsled_set"]
+    seen = set()
+    for off in range(0x80):
+        chain = decode._where(built.module, section, value + off)
+        if not chain or "/io.h:" not in chain[0][1]:
+            continue
+        where = kbuild.point_home(decode.describe(chain, "fsled_set"), origin)
+        m = re.fullmatch(r"(\S+):(\d+), where (\w+)\(\) was inlined", where)
+        assert m and m[1].endswith("fsled.c"), where
+        assert f"{m[3]}(" in text[int(m[2]) - 1], (where, text[int(m[2]) - 1])
+        seen.add(m[3])
+    assert seen == {"readb", "writeb"}
+
+
+def test_a_chain_wholly_in_the_drivers_code_is_shown_as_before():
+    chain = [("vser_take", "b/vser.c:98"), ("vser_read", "b/vser.c:120")]
+    assert decode.describe(chain, "vser_read") == "vser_take() at b/vser.c:98, inlined"
+    assert decode.describe(chain[1:], "vser_read") == "b/vser.c:120"
+    helper = [("list_add", "/k/src/include/linux/list.h:69"), ("vser_take", "b/vser.c:98"),
+              ("vser_read", "b/vser.c:120")]
+    assert decode.describe(helper, "vser_read") == ("vser_take() at b/vser.c:98, inlined, "
+                                                    "where list_add() was inlined")

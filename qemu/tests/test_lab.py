@@ -4,6 +4,7 @@ import os
 import pytest
 
 from harness import kbuild, lab, runner
+from kernel import source as kernel_source
 
 
 def test_expected_cases_come_from_the_kit_sources_in_run_order():
@@ -80,3 +81,14 @@ def test_a_kit_program_is_compiled_once_per_source(tmp_path, monkeypatch):
     kbuild._cc_static(str(src), str(tmp_path / "b" / "prog"), "prog")
     assert len(compiles) == 2
     assert real([str(tmp_path / "b" / "prog")]).returncode == 4
+
+
+def test_the_kits_and_the_kernels_files_are_named_the_same_on_every_machine():
+    """A failed check in a kit header and a kernel helper's line read as
+    paths in the kit and in the kernel tree, not this machine's."""
+    tree = os.path.join(kernel_source.CACHE, "src", "6.1.192-abc-def")
+    text = (f"EXPECTATION FAILED at {lab.KIT}/common/fsled_width_test.h:161 and "
+            f"{lab.KIT}/common/kdkit_sweep.c:94; writeb() at {tree}/arch/x86/include/asm/io.h:67")
+    assert kbuild.point_home(text, {}) == (
+        "EXPECTATION FAILED at common/fsled_width_test.h:161 and common/kdkit_sweep.c:94; "
+        "writeb() at arch/x86/include/asm/io.h:67")

@@ -134,6 +134,8 @@ static int fsled_probe(struct platform_device *pdev)
 		return -ENOMEM;
 	spin_lock_init(&led->lock);
 	atomic_set(&led->available, 1);
+	/* remove() finds the state here */
+	platform_set_drvdata(pdev, led);
 
 	/* TODO 5: claim and map each bank; devm undoes both on failure */
 	for (unsigned int i = 0; i < FSLED_NR_BANKS; i++) {
@@ -158,7 +160,6 @@ static int fsled_probe(struct platform_device *pdev)
 	led->misc.name = FSLED_NAME;
 	led->misc.fops = &fsled_fops;
 	led->misc.parent = &pdev->dev;
-	platform_set_drvdata(pdev, led);
 	return misc_register(&led->misc);
 	/* skel: return -EOPNOTSUPP; */
 	/* END TODO 7 */
