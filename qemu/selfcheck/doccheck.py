@@ -111,7 +111,7 @@ def documented_settings():
 
 
 CASES_STATED = re.compile(r"\b([a-z_]+) \((\d+) cases")
-FAILED_AT = re.compile(r"EXPECTATION FAILED at kunit/(\w+)/(\w+\.c):(\d+)")
+FAILED_AT = re.compile(r"(?:EXPECTATION|ASSERTION) FAILED at ((?:kunit/\w+|common)/\w+\.[ch]):(\d+)")
 TOTALS = re.compile(r"^\s*(\d+) passed, (\d+) failed(?:, (\d+) skipped)?(?:; (\d+) left out)?", re.M)
 SUITE_HEADER = re.compile(r"^\s*=+ (\w+) \(\d+ cases\) =+", re.M)
 
@@ -143,11 +143,11 @@ def stated_counts():
             if m[1] in count and int(m[2]) != count[m[1]]:
                 wrong.append(f"{where}: '{m[0]}', but {m[1]} has {count[m[1]]}")
         for m in FAILED_AT.finditer(text):
-            test = os.path.join(KIT, "kunit", m[1], m[2])
+            test = os.path.join(KIT, m[1])
             lines = open(test).read().splitlines() if os.path.exists(test) else []
-            n = int(m[3])
+            n = int(m[2])
             if not (0 < n <= len(lines) and "KUNIT_" in lines[n - 1]):
-                wrong.append(f"{where}: '{m[0]}' is not a check in {os.path.relpath(test, KIT)}")
+                wrong.append(f"{where}: '{m[0]}' is not a check in {m[1]}")
         # An example run: its totals add up to its lab's cases.
         for block in re.split(r"\n(?=```|\S)", text):
             suites = SUITE_HEADER.findall(block)
