@@ -61,7 +61,9 @@ def machine():
 def commit():
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=KIT, capture_output=True,
                           text=True).stdout.strip() or "no git"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=KIT,
+    # The files the measurements are written to are not what was measured.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!docs/timings.inc", ":!docs/platforms.inc"], cwd=KIT,
                            capture_output=True, text=True).stdout.strip()
     return head + (" with local changes" if dirty else "")
 
