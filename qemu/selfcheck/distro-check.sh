@@ -148,20 +148,23 @@ elif [ "$mode" = test ]; then
 else
 	# PACK=1: the bundle carries this host's built kernel.
 	(cd "$kit" && make -s gradescope LABS=hello ${PACK:+PACK=1} OUT="$root.zip") >/dev/null
+	size=$(du -m "$root.zip" | cut -f1)
 	mkdir -p "$root/autograder/source" "$root/autograder/submission"
 	(cd "$root/autograder/source" && python3 -m zipfile -e "$root.zip" . && rm "$root.zip")
 	chmod +x "$root/autograder/source/setup.sh" "$root/autograder/source/run_autograder"
 	cp "$kit/solutions/hello/hello.c" "$root/autograder/submission/"
 	step "Gradescope: setup.sh (KDKIT_GS_ROOT=/autograder)"
+	start=$(date +%s)
 	in_chroot sh -c 'apt-get install -y -q make >/dev/null; cd /autograder/source && KDKIT_GS_ROOT=/autograder sh setup.sh' 2>&1 |
 		grep -E '^(setup|kernel-source|build-kernel)' || true
+	setup=$(( $(date +%s) - start ))
 	step "Gradescope: run_autograder on the hello solution"
 	cp "$root/autograder/source/run_autograder" "$root/autograder/run_autograder"
 	in_chroot sh -c 'KDKIT_GS_ROOT=/autograder /autograder/run_autograder'
 	score=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["score"], sum(t.get("max_score", 0) for t in r.get("tests", [])) or r.get("output", "")[-600:])' "$root/autograder/results/results.json")
 	step "done: results.json scores $score"
 	read_versions
-	result="the bundle's setup.sh${PACK:+ (PACK=1: the kernel packed)}${env:+ (kernel downloaded)} and run_autograder in a fresh minbase system (KDKIT_GS_ROOT): the hello solution scores ${score% *} of ${score#* }"
+	result="the bundle (${size} MB${PACK:+, PACK=1: the kernel packed}): setup.sh${env:+ (kernel downloaded)} in a fresh minbase system (KDKIT_GS_ROOT) took $setup s; run_autograder: the hello solution scores ${score% *} of ${score#* }"
 	record "$result"
 	[ "${score% *}" = "${score#* }" ]
 fi
