@@ -126,6 +126,55 @@ def stated_files():
     return sorted(found)
 
 
+# A figure with a unit of time or size in README.md or the course is a
+# setting or a fact of the hardware, named here with where it comes from,
+# or a measurement, which lives only in a file a command writes
+# (docs/timings.inc, docs/platforms.inc): a new figure fails make check
+# until it is one or the other.
+FIGURE = re.compile(r"\b\d[\d.,]*(?:[–-]\d[\d.,]*)? ?(?:ms|s|MB|GB|GiB|MiB|KiB|KB|minutes?|seconds?|hours?)\b")
+SETTINGS = {
+    "10 s": "a silent boot's fallback from KVM to TCG (harness/runner.py KVM_START)",
+    "4 s": "the guest's soft-lockup panic (harness/vm.py, watchdog_thresh=2)",
+    "15 s": "the guest's hung-task panic (kernel.config)",
+    "5 s": "kmemleak's minimum object age (mm/kmemleak.c)",
+    "5 seconds": "kmemleak's minimum object age (mm/kmemleak.c)",
+    "100 ms": "edu's DMA timer (QEMU hw/misc/edu.c)",
+    "4 KiB": "KUnit's log per case (kernel/patches) and edu's buffer, the x86 page",
+    "1 KiB": "the seed's buffer size",
+    "8 MB": "the dma VM's swiotlb pool (swiotlb=4096 slabs of 2 KiB)",
+    "256 MB": "edu's 28 address lines, and the guest's memory (harness/vm.py)",
+    "256 KiB": "the grader's largest student file (grader/grade.py)",
+    "60 s": "a build's and a VM run's limit on one CPU, checkpatch's limit",
+    "120 s": "the limits at half a CPU, and a lab's boots on one CPU",
+    "240 s": "a lab's boots at half a CPU",
+    "2 GiB": "a sandboxed build's memory per process (harness/sandbox.py)",
+    "64 KiB": "a sandboxed build's messages (harness/sandbox.py)",
+    "16 MB": "a VM run's kernel log (harness/vm.py)",
+    "1 MiB": "the object check's code limit (harness/objcheck.py)",
+    "768 MB": "Gradescope's default container memory",
+    "10 minutes": "Gradescope's default time limit",
+    "20 minutes": "the time limit the grading page suggests",
+    "17 minutes": "four labs' 240 s and their builds, the grading page's sum",
+}
+
+
+def unsourced_figures():
+    """Figures with a unit in README.md and the course that are neither a
+    known setting nor in a file a command writes."""
+    wrong = []
+    for path in stated_files():
+        if path.endswith(("timings.inc", "platforms.inc")):
+            continue
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                for m in FIGURE.finditer(line):
+                    if m[0] not in SETTINGS:
+                        wrong.append(f"{os.path.relpath(path, KIT)}:{n}: '{m[0]}' is a figure with "
+                                     "no producer: a measurement belongs in docs/timings.inc or "
+                                     "docs/platforms.inc, a setting in doccheck.SETTINGS")
+    return wrong
+
+
 def stated_counts():
     """What README.md and the course say that the code contradicts: a
     lab's or suite's number of cases, the line a quoted failure points
@@ -159,7 +208,7 @@ def stated_counts():
                 if said != count[lab]:
                     wrong.append(f"{where}: an example run of {lab} totals {said} cases "
                                  f"('{totals[0].strip()}'), but {lab} has {count[lab]}")
-    return wrong
+    return wrong + unsourced_figures()
 
 
 def checks():

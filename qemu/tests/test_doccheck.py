@@ -21,3 +21,13 @@ def test_settings_include_make_variables_and_environment():
     assert {"LAB", "SRC", "STRICT", "AUDIENCE", "PRIVATE"} <= set(make)
     assert {"KDKIT_CACHE", "KDKIT_TIMEOUT", "KDKIT_PRIVATE"} <= set(env)
 
+
+
+def test_a_figure_with_no_producer_is_found(tmp_path, monkeypatch):
+    """A timing typed into a page is found; a setting the kit names is not."""
+    page = tmp_path / "page.rst"
+    page.write_text("A warm build takes 1.4 to 1.8 s; a boot is stopped after 60 s.\n"
+                    "Strict vser: 16.6 s. The bundle is about 21 MB.\n")
+    monkeypatch.setattr(doccheck, "stated_files", lambda: [str(page)])
+    found = [w.split("'")[1] for w in doccheck.unsourced_figures()]
+    assert found == ["1.8 s", "16.6 s", "21 MB"]
