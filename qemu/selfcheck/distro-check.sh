@@ -127,11 +127,12 @@ elif [ "$mode" = test ]; then
 	in_chroot sh -c 'cd /root/kdkit && make test LAB=hello SRC=solutions' 2>&1 | tee "$root.out" |
 		grep -E '^(setup|kernel-source|build-kernel|kdkit:|[0-9]+ passed)' || true
 	last=$(tail -n 1 "$root.out")
+	kernel=$(grep -o 'Linux 6\.1\.[0-9]*' "$root.out" | head -n 1 || true)
 	rm -f "$root.out"
 	read_versions
 	step "done: $last; $(chroot "$root" dpkg-query -W | wc -l) packages, $versions"
 	[ "$last" = "$hello_passed" ] || { result="make test LAB=hello SRC=solutions: $last, expected $hello_passed"; record "$result"; exit 1; }
-	summary="fresh minbase chroot, the README's commands only${env:+ (kernel by the download path)}: make test LAB=hello SRC=solutions $last"
+	summary="fresh minbase chroot, the README's commands only (${kernel:-the kernel}${env:+ by the download path}): make test LAB=hello SRC=solutions $last"
 	# What make debug, make watch and make docs install, and the editor file.
 	step "the student's tools: packages for debug, watch, docs; make compile_commands.json"
 	tools=$(in_chroot sh -c 'cd /root/kdkit && bash qemu/deps.sh debug watch docs >/dev/null &&
