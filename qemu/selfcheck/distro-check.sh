@@ -109,7 +109,8 @@ if [ "$mode" = container ]; then
 	sed "s|^FROM .*|FROM $tag|" "$kit/Containerfile" >"$root.Containerfile"
 	$podman volume rm -f kdkit-check-cache >/dev/null 2>&1 || true
 	step "podman build of the Containerfile"
-	$podman build -q -t kdkit-check -f "$root.Containerfile" "$kit" >/dev/null
+	# The host network at build: apt reaches the archive where no bridge is set up.
+	$podman build --network host -q -t kdkit-check -f "$root.Containerfile" "$kit" >/dev/null
 	rm -f "$root.Containerfile"
 	step "README: podman run ... make test LAB=hello SRC=solutions"
 	last=$($podman run --rm -v "$kit:/kdkit" -v kdkit-check-cache:/cache kdkit-check \
