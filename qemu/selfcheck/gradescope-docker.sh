@@ -83,7 +83,7 @@ docker build --network host -q -t "$image" "$work/context" >"$work/build.log" 2>
 step "setup took $(( $(date +%s) - start )) s"
 versions=$(docker run --rm --network none "$image" sh -c 'python3 -V; qemu-system-x86_64 --version | head -n 1; gcc -dumpfullversion' 2>&1 |
 	sed -e 's/QEMU emulator version \([0-9.]*\).*/QEMU \1/' -e 's/^\([0-9][0-9.]*\)$/gcc \1/' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
-summary="Docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)'s default seccomp profile, $distro minbase image, ${STRICT:+STRICT=$STRICT }--cpus $cpus --memory $memory; the bundle $(du -m "$work/autograder.zip" | cut -f1) MB; setup.sh at image build $(( $(date +%s) - start )) s"
+summary="Docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)'s default seccomp profile, $distro minbase image, \`\`${STRICT:+STRICT=$STRICT }--cpus $cpus --memory $memory\`\`; the bundle $(du -m "$work/autograder.zip" | cut -f1) MB; setup.sh at image build $(( $(date +%s) - start )) s"
 
 # Each submission: a folder of the student's files, and what it must score.
 subs="$work/submissions"
