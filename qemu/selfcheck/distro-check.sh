@@ -104,20 +104,20 @@ if [ "$mode" = container ]; then
 	podman=${PODMAN:-podman}
 	tag=docker.io/library/debian:$([ "$distro" = bookworm ] && echo 12 || echo 13)
 	for m in dev/pts dev sys proc; do umount -l "$root/$m"; done
-	step "podman import of the chroot as $tag"
+	step "$podman import of the chroot as $tag"
 	tar -C "$root" -c . | $podman import - "$tag" >/dev/null
 	sed "s|^FROM .*|FROM $tag|" "$kit/Containerfile" >"$root.Containerfile"
 	$podman volume rm -f kdkit-check-cache >/dev/null 2>&1 || true
-	step "podman build of the Containerfile"
+	step "$podman build of the Containerfile"
 	# The host network at build: apt reaches the archive where no bridge is set up.
 	$podman build --network host -q -t kdkit-check -f "$root.Containerfile" "$kit" >/dev/null
 	rm -f "$root.Containerfile"
-	step "README: podman run ... make test LAB=hello SRC=solutions"
+	step "README: $podman run ... make test LAB=hello SRC=solutions"
 	last=$($podman run --rm -v "$kit:/kdkit" -v kdkit-check-cache:/cache kdkit-check \
 		make test LAB=hello SRC=solutions 2>&1 | tail -n 1)
 	step "done: $last"
 	versions="the image's: $($podman run --rm kdkit-check sh -c 'python3 -V; qemu-system-x86_64 --version | head -n 1' 2>&1 | tr '\n' ' ')"
-	result="podman build of the Containerfile on a $distro image, then make test LAB=hello SRC=solutions in it: $last"
+	result="$podman build of the Containerfile on a $distro image, then make test LAB=hello SRC=solutions in it: $last"
 	record "$result"
 	[ "$last" = "$hello_passed" ]
 elif [ "$mode" = test ]; then
