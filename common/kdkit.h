@@ -53,6 +53,20 @@ int kdkit_probe_error(struct device *dev);
  */
 struct device_driver *kdkit_driver_init_bound(struct kunit *test, struct device *dev,
 					      bool *loaded);
+
+/*
+ * A bind that must work: its failure says what probe returned, and when,
+ * at the case's line (a macro, for KUnit's file and line).
+ */
+#define kdkit_assert_probed(test, ret, when)					\
+	do {									\
+		int __probed = (ret);						\
+										\
+		if (__probed)							\
+			KUNIT_ASSERT_FAILURE(test, "probe returned %d %s",	\
+					     __probed, when);			\
+	} while (0)
+
 /* Does @path name something, e.g. a device node? */
 bool kdkit_path_exists(const char *path);
 

@@ -104,7 +104,7 @@ static void edudma_probe_sets_the_mask_edu_can_address(struct kunit *test)
 	struct device *dev = &ctx->hw->pdev->dev;
 
 	probe_load_unbound(test);
-	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
+	kdkit_assert_probed(test, probe_bind(test), "on the unbound device");
 	KUNIT_EXPECT_EQ_MSG(test, dma_get_mask(dev), DMA_BIT_MASK(EDU_TEST_DMA_BITS),
 			    "edu has %d address lines: the streaming mask", EDU_TEST_DMA_BITS);
 	KUNIT_EXPECT_EQ_MSG(test, dev->coherent_dma_mask, DMA_BIT_MASK(EDU_TEST_DMA_BITS),
@@ -127,7 +127,7 @@ static void edudma_probe_unwinds_every_failure(struct kunit *test)
 	probe_load_unbound(test);
 	kdkit_sweep(test, &ops);
 	/* After all that, a clean bind gives the device its node again. */
-	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
+	kdkit_assert_probed(test, probe_bind(test), "after the sweep, with nothing failing");
 	KUNIT_EXPECT_TRUE_MSG(test, kdkit_path_exists(EDUDMA_DEV),
 			      "%s is missing after the sweep", EDUDMA_DEV);
 	probe_unbind(test);
@@ -137,7 +137,7 @@ static void edudma_remove_leaves_nothing(struct kunit *test)
 {
 	probe_load_unbound(test);
 	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
-	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
+	kdkit_assert_probed(test, probe_bind(test), "on the unbound device");
 	probe_unbind(test);
 	kdkit_leak_expect_none(test, "probe, then remove");
 	probe_expect_nothing_held(test, "after remove");
@@ -204,7 +204,7 @@ static void edudma_probe_sets_the_mask_before_allocating(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, register_kprobe(&alloc), 0);
 	ret = probe_bind(test);
 	unregister_kprobe(&alloc);
-	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "probe failed");
+	kdkit_assert_probed(test, ret, "on the unbound device");
 	probe_unbind(test);
 	KUNIT_ASSERT_TRUE_MSG(test, alloc_watch.allocated, "probe allocated no coherent buffer");
 	KUNIT_EXPECT_EQ_MSG(test, alloc_watch.coherent_mask, DMA_BIT_MASK(EDU_TEST_DMA_BITS),
@@ -265,7 +265,7 @@ static void edudma_probe_fails_cleanly_without_a_mask(struct kunit *test)
 		probe_unbind(test);
 	probe_expect_nothing_held(test, "after a probe without a DMA mask");
 	/* And with the mask available again, it binds. */
-	KUNIT_EXPECT_EQ(test, probe_bind(test), 0);
+	kdkit_assert_probed(test, probe_bind(test), "with the DMA mask available again");
 }
 
 /*
@@ -313,7 +313,8 @@ static void edudma_probe_takes_an_interrupt_at_once(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, register_kretprobe(&rp), 0);
 	ret = probe_bind(test);
 	unregister_kretprobe(&rp);
-	KUNIT_EXPECT_EQ(test, ret, 0);
+	if (ret)
+		KUNIT_FAIL(test, "probe returned %d, edu's interrupt raised once requested", ret);
 	KUNIT_EXPECT_TRUE_MSG(test, raise_watch.raised, "probe never requested edu's interrupt");
 	left = readl(ctx->hw->regs + EDU_TEST_IRQ_STATUS);
 	KUNIT_EXPECT_EQ_MSG(test, left & EDU_TEST_IRQ_DMA, 0U,

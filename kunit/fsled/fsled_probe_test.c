@@ -130,7 +130,7 @@ static void fsled_probe_sets_only_the_led_pins(struct kunit *test)
 			before.dat[i] = round == 0 ? 0 : round == 1 ? ~0U : get_random_u32();
 		}
 		fsled_regs_write(ctx->hw, &before);
-		KUNIT_ASSERT_EQ_MSG(test, probe_bind(test), 0, "probe failed");
+		kdkit_assert_probed(test, probe_bind(test), "on the unbound device");
 
 		probe_expected(&before, &want);
 		fsled_regs_read(ctx->hw, &after);
@@ -184,7 +184,7 @@ static void fsled_probe_of_a_claimed_bank_returns_ebusy(struct kunit *test)
 		probe_expect_nothing_left(test, when);
 	}
 	/* With every bank free again, it binds. */
-	KUNIT_EXPECT_EQ(test, probe_bind(test), 0);
+	kdkit_assert_probed(test, probe_bind(test), "with every bank free again");
 }
 
 static void fsled_remove_leaves_leds_off_and_releases_all(struct kunit *test)
@@ -194,7 +194,7 @@ static void fsled_remove_leaves_leds_off_and_releases_all(struct kunit *test)
 
 	probe_load_unbound(test);
 	KUNIT_ASSERT_EQ(test, kdkit_leak_begin(), 0);
-	KUNIT_ASSERT_EQ(test, probe_bind(test), 0);
+	kdkit_assert_probed(test, probe_bind(test), "on the unbound device");
 	probe_light_all(ctx->hw);
 	probe_unbind(test);
 	kdkit_leak_expect_none(test, "probe, then remove");
@@ -305,7 +305,7 @@ static void fsled_node_appears_last_and_goes_first(struct kunit *test)
 	}
 	unregister_kprobe(&del.kp);
 	unregister_kprobe(&add.kp);
-	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "probe failed");
+	kdkit_assert_probed(test, ret, "on the unbound device");
 	KUNIT_ASSERT_TRUE_MSG(test, add.seen, "probe made no device node");
 	fsled_expect_regs(test, &add.regs, &want, "when " FSLED_DEV " appeared");
 	KUNIT_ASSERT_TRUE_MSG(test, del.seen, "remove left the device node");
