@@ -101,18 +101,16 @@ static void names_of_list(struct names *n, struct file *f, enum registry_kind ki
 	text[len] = '\0';
 	for (p = text; (line = strsep(&p, "\n")) != NULL;) {
 		line = skip_spaces(line);
-		if (kind == NAMES_NUMBERED) {
-			if (!isdigit(*line))
-				continue;
-			line = skip_spaces(line + strspn(line, "0123456789"));
-		}
+		if (kind != NAMES_LINES && !isdigit(*line))
+			continue;
 		if (kind == NAMES_IRQS) {
-			if (!isdigit(*line))
-				continue;
 			names_irq(n, line);
-		} else if (*line) {
-			names_add(n, line, strlen(line));
+			continue;
 		}
+		if (kind == NAMES_NUMBERED)
+			line = skip_spaces(line + strspn(line, "0123456789"));
+		if (*line)
+			names_add(n, line, strlen(line));
 	}
 	kvfree(text);
 }

@@ -65,8 +65,7 @@ def run_tests(args):
         print(f"console logs kept in {run.workdir}")
     else:
         shutil.rmtree(run.workdir, ignore_errors=True)
-    left_out = (sum(len(c) for _s, c in labmod.expected_cases(args.lab))
-                - sum(len(c) for _s, c in plan)) if plan else 0
+    left_out = labmod.case_count(args.lab) - sum(len(c) for _s, c in plan) if plan else 0
     print(f"{counts[PASSED]} passed, {counts[FAILED]} failed"
           + (f", {counts[SKIPPED]} skipped" if counts[SKIPPED] else "")
           + (f"; {left_out} left out by CASE={args.case} (make test without CASE= runs them all)"

@@ -181,19 +181,16 @@ def failure_messages(scores, run, home):
     for s in scores:
         if s.passed:
             continue
-        # A case that ran and failed says more than one never run.
-        for ran in (True, False):
-            for suite, c in s.item.cases:
-                case = run.outcome.cases[suite].get(c)
-                if (case and case.status != "PASSED" and case.log
-                        and (not ran or not case.log[0].startswith("not run:"))):
-                    details[s.item.name] = [home(l) for l in case.log[:6]]
-                    break
-                if suite in run.outcome.health:
-                    details[s.item.name] = [home(l) for l in run.outcome.health[suite][0][:6]]
-                    break
-            if s.item.name in details:
-                break
+        # (never ran, lines) in the item's order: the first that ran wins.
+        found = []
+        for suite, c in s.item.cases:
+            case = run.outcome.cases[suite].get(c)
+            if case and case.status != "PASSED" and case.log:
+                found.append((case.log[0].startswith("not run:"), case.log))
+            if suite in run.outcome.health:
+                found.append((False, run.outcome.health[suite][0]))
+        if found:
+            details[s.item.name] = [home(l) for l in min(found, key=lambda f: f[0])[1][:6]]
     return details
 
 

@@ -95,6 +95,11 @@ def expected_cases(lab):
     return plan
 
 
+def case_count(lab):
+    """How many cases the lab's suites have: what a passing make test counts."""
+    return sum(len(cases) for _suite, cases in expected_cases(lab))
+
+
 def resolve_src(lab, src):
     """The folder holding the student's files for this lab."""
     base = os.path.join(KIT, src) if src in ("labs", "solutions") else os.path.abspath(src)

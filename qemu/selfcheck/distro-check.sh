@@ -38,18 +38,19 @@ done
 server=
 # Every run leaves its row in docs/platforms.inc, passed or not: what it
 # ran, the result (or the step it stopped at), the time and the versions.
-platform=$([ "$distro" = bookworm ] && echo "Debian 12 (bookworm)" || echo "Debian 13 (trixie)")
-result= versions=
+recorded= versions=
 check=$mode${PACK:+ PACK=1}
 t0=$(date +%s)
 at=$(cd "$kit/qemu" && python3 -c 'from selfcheck.timings import commit; print(commit())')
+probe=$(cd "$kit/qemu" && python3 -c 'from selfcheck.platforms import PROBE; print(PROBE)')
 record() {
-	PYTHONPATH="$kit/qemu" python3 -m selfcheck.platforms "$platform" "$check" "$1" \
-		"$(( $(date +%s) - t0 ))" "${versions:-not reached}" "$at" || true
+	recorded=1
+	PYTHONPATH="$kit/qemu" python3 -m selfcheck.platforms "$distro" "$check" "$1" \
+		"$(( $(date +%s) - t0 ))" "$versions" "$at" || true
 }
 cleanup() {
 	status=$?
-	[ -n "$result" ] || record "FAILED (exit $status) at: ${last_step:-the start}"
+	[ -n "$recorded" ] || record "FAILED (exit $status) at: ${last_step:-the start}"
 	for m in dev/pts dev sys proc; do
 		mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m"
 	done
@@ -60,13 +61,9 @@ trap cleanup EXIT INT TERM
 
 step() { last_step=$*; echo "distro-check: [$(( $(date +%s) - t0 )) s] $*"; }
 # The versions a user of this release gets, read in the chroot.
-read_versions() {
-	versions="Python $(in_chroot python3 -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo none),
- $(in_chroot qemu-system-x86_64 --version 2>/dev/null | sed -n '1s/.*version \([0-9.]*\).*/QEMU \1/p'),
- gcc $(in_chroot gcc -dumpfullversion 2>/dev/null || echo none)"
-}
+read_versions() { versions=$(in_chroot sh -c "$probe" 2>&1 || true); }
 # hello's case count, from its suites: what a passing make test prints.
-hello_passed="$(cd "$kit/qemu" && python3 -c 'from harness import lab; print(sum(len(c) for _s, c in lab.expected_cases("hello")))') passed, 0 failed"
+hello_passed="$(cd "$kit/qemu" && python3 -c 'from harness import lab; print(lab.case_count("hello"))') passed, 0 failed"
 
 rm -rf "$root"
 step "debootstrap --variant=minbase $distro"
@@ -116,9 +113,8 @@ if [ "$mode" = container ]; then
 	last=$($podman run --rm -v "$kit:/kdkit" -v kdkit-check-cache:/cache kdkit-check \
 		make test LAB=hello SRC=solutions 2>&1 | tail -n 1)
 	step "done: $last"
-	versions="the image's: $($podman run --rm kdkit-check sh -c 'python3 -V; qemu-system-x86_64 --version | head -n 1' 2>&1 | tr '\n' ' ')"
-	result="$podman build of the Containerfile on a $distro image, then make test LAB=hello SRC=solutions in it: $last"
-	record "$result"
+	versions=$($podman run --rm kdkit-check sh -c "$probe" 2>&1 || true)
+	record "$podman build of the Containerfile on a $distro image, then make test LAB=hello SRC=solutions in it: $last"
 	[ "$last" = "$hello_passed" ]
 elif [ "$mode" = test ]; then
 	git clone -q "$kit" "$root/root/kdkit"
@@ -131,8 +127,8 @@ elif [ "$mode" = test ]; then
 	kernel=$(grep -o 'Linux 6\.1\.[0-9]*' "$root.out" | head -n 1 || true)
 	rm -f "$root.out"
 	read_versions
-	step "done: $last; $(chroot "$root" dpkg-query -W | wc -l) packages, $versions"
-	[ "$last" = "$hello_passed" ] || { result="make test LAB=hello SRC=solutions: $last, expected $hello_passed"; record "$result"; exit 1; }
+	step "done: $last; $(chroot "$root" dpkg-query -W | wc -l) packages; $(echo "$versions" | tr "\n" " ")"
+	[ "$last" = "$hello_passed" ] || { record "make test LAB=hello SRC=solutions: $last, expected $hello_passed"; exit 1; }
 	summary="fresh minbase chroot, the README's commands only (${kernel:-the kernel}${env:+ by the download path}): make test LAB=hello SRC=solutions $last"
 	# What make debug, make watch and make docs install, and the editor file.
 	step "the student's tools: packages for debug, watch, docs; make compile_commands.json"
@@ -140,11 +136,9 @@ elif [ "$mode" = test ]; then
 		make -s compile_commands.json && for t in gdb inotifywait dot; do command -v $t; done' 2>&1)
 	echo "$tools" | tail -n 4
 	if echo "$tools" | grep -q '/dot$'; then
-		result="$summary; make debug, watch and docs packages and make compile_commands.json installed"
-		record "$result"
+		record "$summary; make debug, watch and docs packages and make compile_commands.json installed"
 	else
-		result="$summary; the student's tools did not install: $(echo "$tools" | tail -n 1)"
-		record "$result"
+		record "$summary; the student's tools did not install: $(echo "$tools" | tail -n 1)"
 		exit 1
 	fi
 else
@@ -166,7 +160,6 @@ else
 	score=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["score"], sum(t.get("max_score", 0) for t in r.get("tests", [])) or r.get("output", "")[-600:])' "$root/autograder/results/results.json")
 	step "done: results.json scores $score"
 	read_versions
-	result="the bundle (${size} MB${PACK:+, PACK=1: the kernel packed}): setup.sh${env:+ (kernel downloaded)} in a fresh minbase system (KDKIT_GS_ROOT) took $setup s; run_autograder: the hello solution scores ${score% *} of ${score#* }"
-	record "$result"
+	record "the bundle (${size} MB${PACK:+, PACK=1: the kernel packed}): setup.sh${env:+ (kernel downloaded)} in a fresh minbase system (KDKIT_GS_ROOT) took $setup s; run_autograder: the hello solution scores ${score% *} of ${score#* }"
 	[ "${score% *}" = "${score#* }" ]
 fi

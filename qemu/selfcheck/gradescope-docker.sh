@@ -29,6 +29,7 @@ done
 
 t0=$(date +%s)
 at=$(cd "$kit/qemu" && python3 -c 'from selfcheck.timings import commit; print(commit())')
+probe=$(cd "$kit/qemu" && python3 -c 'from selfcheck.platforms import PROBE; print(PROBE)')
 recorded=
 step() { last_step=$*; echo "gradescope-docker: [$(( $(date +%s) - t0 )) s] $*"; }
 rm -rf "$work"
@@ -37,9 +38,9 @@ mkdir -p "$work"
 # not: what each submission scored, in what time and memory.
 summary= versions=
 record() {
-	PYTHONPATH="$kit/qemu" python3 -m selfcheck.platforms \
-		"$([ "$distro" = bookworm ] && echo "Debian 12 (bookworm)" || echo "Debian 13 (trixie)")" \
-		"gradescope-docker${RUNS:+ RUNS=$RUNS}" "$1" "$(( $(date +%s) - t0 ))" "${versions:-not reached}" "$at" || true
+	recorded=1
+	PYTHONPATH="$kit/qemu" python3 -m selfcheck.platforms "$distro" "gradescope-docker${RUNS:+ RUNS=$RUNS}" \
+		"$1" "$(( $(date +%s) - t0 ))" "$versions" "$at" || true
 }
 cleanup() {
 	status=$?
@@ -81,8 +82,7 @@ start=$(date +%s)
 docker build --network host -q -t "$image" "$work/context" >"$work/build.log" 2>&1 ||
 	{ tail -30 "$work/build.log"; exit 1; }
 step "setup took $(( $(date +%s) - start )) s"
-versions=$(docker run --rm --network none "$image" sh -c 'python3 -V; qemu-system-x86_64 --version | head -n 1; gcc -dumpfullversion' 2>&1 |
-	sed -e 's/QEMU emulator version \([0-9.]*\).*/QEMU \1/' -e 's/^\([0-9][0-9.]*\)$/gcc \1/' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
+versions=$(docker run --rm --network none "$image" sh -c "$probe" 2>&1 || true)
 summary="Docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)'s default seccomp profile, $distro minbase image, \`\`${STRICT:+STRICT=$STRICT }--cpus $cpus --memory $memory\`\`; the bundle $(du -m "$work/autograder.zip" | cut -f1) MB; setup.sh at image build $(( $(date +%s) - start )) s"
 
 # Each submission: a folder of the student's files, and what it must score.
@@ -193,6 +193,5 @@ else
 	echo "CI: the merged grades.csv is not the expected one (references and alternatives $full, hostile less, none flagged)"
 fi
 step "done: $([ $failed -eq 0 ] && echo passed || echo FAILED)"
-recorded=1
 record "$([ $failed -eq 0 ] && echo passed || echo FAILED): $summary"
 exit $failed

@@ -101,7 +101,7 @@ def main(argv):
     at, where = commit(), machine()
     rows, strict = [], []
     for lab in labmod.labs():
-        cases = sum(len(c) for _s, c in labmod.expected_cases(lab))
+        cases = labmod.case_count(lab)
         rows.append((lab, cases, bench(lab, args.runs)))
         strict.append((lab, strict_test(lab)))
     with open(OUT, "w") as f:

@@ -14,3 +14,10 @@ def test_a_run_replaces_its_own_row_and_keeps_the_others(tmp_path):
     # Each row says when, at which commit and on what machine.
     assert " at " in mine[5] and "CPUs" in mine[5]
     assert rows[("Debian 13 (trixie)", "gradescope")][2] == "10 of 10"
+
+
+def test_the_versions_are_read_from_what_the_probe_printed():
+    probed = ("Python 3.13.5\nQEMU emulator version 10.0.13 (Debian 1:10.0.3+ds-0+deb13u1)\n"
+              "14.2.0\n")
+    assert platforms.versions(probed) == "Python 3.13.5, QEMU 10.0.13, gcc 14.2.0"
+    assert platforms.versions("sh: 1: python3: not found\n") == "not reached"
